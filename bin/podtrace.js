@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// The podtrace executable: checks the Node version, wires signals to cleanup, runs the
+// bundled CLI and is the only place that exits the process.
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 19)) {
+  process.stderr.write(`ERROR: podtrace needs Node.js 22.19 or newer; this is ${process.version}\n  install Node 24 LTS, or run bash hack/install-deps.sh and put its Node first on PATH\n`);
+  process.exit(2);
+}
+
+const { main } = await import("../dist/podtrace.js");
+const interrupt = new AbortController();
+let signals = 0;
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    signals++;
+    if (signals > 1) {
+      process.stderr.write(`podtrace: ${signal} again: exiting now; objects may be left behind (label podtrace.dev/run)\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`podtrace: ${signal}: stopping and cleaning up (press Ctrl-C again to exit at once)\n`);
+    interrupt.abort();
+  });
+}
+const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }, interrupt.signal);
+process.exit(code);

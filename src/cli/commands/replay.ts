@@ -1,0 +1,24 @@
+/** `podtrace replay <recording>`: render a recorded run offline, exactly as it ran. */
+import { correlate } from "../../core/correlate.ts";
+import { applyThresholds, type Threshold } from "../../core/thresholds.ts";
+import { readRecording } from "../../trace/recording.ts";
+import type { IOStreams } from "../io.ts";
+import { useColor } from "../io.ts";
+import { render, type OutputFormat } from "./output.ts";
+import { exitCodeFor } from "./run.ts";
+
+export interface ReplayOptions {
+  file: string;
+  output: OutputFormat;
+  raw: boolean;
+  quiet: boolean;
+  color?: boolean | undefined;
+  thresholds: Threshold[];
+}
+
+export async function replay(options: ReplayOptions, io: IOStreams): Promise<number> {
+  const recording = await readRecording(options.file);
+  const timeline = applyThresholds(correlate(recording.observations), options.thresholds);
+  io.stdout.write(render(timeline, options.output, { color: useColor(io, options.color), kept: true, quiet: options.quiet, observations: options.raw ? recording.observations : undefined }));
+  return exitCodeFor(timeline, recording.observations);
+}

@@ -1,0 +1,34 @@
+/**
+ * Progress while waiting: an ora spinner naming the phase being waited on when a person
+ * watches a terminal; plain lines otherwise (pipes, CI); nothing with --quiet.
+ */
+import type { IOStreams } from "./io.ts";
+import { isInteractive } from "./io.ts";
+
+export interface Status {
+  update(text: string): void;
+  stop(): void;
+}
+
+export async function createStatus(io: IOStreams, quiet: boolean): Promise<Status> {
+  if (quiet) return { update: () => undefined, stop: () => undefined };
+  if (isInteractive(io)) {
+    const { default: ora } = await import("ora");
+    const spinner = ora({ stream: io.stderr as NodeJS.WriteStream, discardStdin: false }).start("starting");
+    return {
+      update: (text) => {
+        spinner.text = text;
+      },
+      stop: () => spinner.stop(),
+    };
+  }
+  let last = "";
+  return {
+    update: (text) => {
+      if (text === last) return;
+      last = text;
+      io.stderr.write(`podtrace: ${text}\n`);
+    },
+    stop: () => undefined,
+  };
+}

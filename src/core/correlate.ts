@@ -1,0 +1,409 @@
+/**
+ * correlate: the observed stream of one run -> its phase timeline. Pure: no I/O, no clock;
+ * the same recording always gives the same timeline.
+ *
+ * Boundaries form one causal chain, in the order the kubelet works through a pod:
+ *   submit -> created -> scheduled -> sandbox ready -> for each container in start order:
+ *   pull start -> pulled -> created -> started [-> finished (init) | startup done (sidecar)]
+ *   -> Ready -> endpoints published.
+ * Each boundary is placed from every signal about it (window.ts), never before the one
+ * before it, so phases never come out negative.
+ */
+import { estimateClockOffset } from "./clock-offset.ts";
+import type { Observation, RawObject } from "./observation.ts";
+import { asArray, asRecord, indexObservations, str, type ObservedRun, type SeenEvent } from "./observed-run.ts";
+import {
+  condition,
+  containerStatus,
+  containersInStartOrder,
+  firstSnapshot,
+  lastSnapshot,
+  nodeName,
+  podIP,
+  type ContainerSpec,
+} from "./pod-status.ts";
+import { parsePulledMessage } from "./pulled-message.ts";
+import type { Boundary, ClockEstimate, Phase, PhaseKind, Timeline } from "./timeline.ts";
+import { diagnose } from "./verdict.ts";
+import {
+  arrivalSignal,
+  notBefore,
+  parseServerTime,
+  place,
+  stampSignal,
+  type Placement,
+  type Signal,
+} from "./window.ts";
+
+/** A placed boundary before it is expressed relative to submit. */
+interface Mark extends Placement {}
+
+export function correlate(observations: readonly Observation[]): Timeline {
+  const run = indexObservations(observations);
+  const clock = estimateClockOffset(run);
+  return new Correlation(run, clock).timeline();
+}
+
+class Correlation {
+  private readonly warnings: string[] = [];
+  private readonly submit: number | null;
+  private readonly podObject: RawObject;
+  private readonly podName: string;
+  private readonly podUid: string;
+
+  constructor(
+    private readonly run: ObservedRun,
+    private readonly clock: ClockEstimate,
+  ) {
+    this.submit = run.podCreate?.sentAt ?? null;
+    const latest = lastSnapshot(run.pods)?.pod;
+    this.podObject = latest ?? (run.podCreate?.status && run.podCreate.status < 300 ? run.podCreate.object : {});
+    const meta = asRecord(this.podObject["metadata"]);
+    this.podName = str(meta["name"]) || str(asRecord(run.podCreate?.object["metadata"])["name"]);
+    this.podUid = str(meta["uid"]);
+    if (!clock.consistent) {
+      this.warnings.push(
+        `server timestamps contradict each other by up to ${Math.round((clock.lowerMs ?? 0) - (clock.upperMs ?? 0))} ms: clocks of the apiserver, scheduler and nodes differ`,
+      );
+    }
+  }
+
+  timeline(): Timeline {
+    const phases: Phase[] = [];
+    const create = this.run.podCreate;
+    const submitted = this.submit;
+    const podSpec = this.run.podCreate?.status && this.run.podCreate.status < 300 ? this.run.podCreate.object : this.podObject;
+    const containers = containersInStartOrder(podSpec);
+
+    // submit -> created: the create round trip, measured on the client.
+    const created: Mark | null =
+      create && create.status < 300
+        ? this.placeMark([
+            notBefore("create request sent", create.sentAt),
+            arrivalSignal("create response received", create.receivedAt),
+            ...this.stamp("creationTimestamp", asRecord(create.object["metadata"])["creationTimestamp"]),
+          ])
+        : null;
+    const submitMark: Mark | null =
+      submitted !== null ? { at: submitted, earliest: submitted, latest: submitted, sources: ["create request sent"], inconsistent: false } : null;
+    phases.push(this.phase("admission", "admission", submitMark, created));
+
+    // created -> scheduled.
+    const scheduledEvent = this.podEvent("Scheduled");
+    const scheduledSnapshot = firstSnapshot(this.run.pods, (p) => nodeName(p) !== "");
+    const scheduled = this.chain(created, [
+      ...this.eventSignals(scheduledEvent),
+      ...this.conditionSignals("PodScheduled", (p) => str(condition(p, "PodScheduled")?.["status"]) === "True"),
+      ...(scheduledSnapshot ? [arrivalSignal("arrival of pod update with spec.nodeName", scheduledSnapshot.arrivedAt)] : []),
+    ]);
+    phases.push(this.phase("scheduling", "scheduling", created, scheduled, { node: nodeName(this.podObject) }));
+
+    // scheduled -> sandbox ready (volumes mounted, sandbox created, CNI gave an IP). No
+    // event marks it; the kubelet's first container event bounds it from above.
+    const firstContainerEvent = containers
+      .map((c) => this.containerEvent(c, "Pulling") ?? this.containerEvent(c, "Pulled") ?? this.containerEvent(c, "Created"))
+      .find((e) => e !== null);
+    const firstContainerMark = firstContainerEvent ? place(this.eventSignals(firstContainerEvent)) : null;
+    const ipSnapshot = firstSnapshot(this.run.pods, (p) => podIP(p) !== "");
+    const readyToStart = this.conditionSignals("PodReadyToStartContainers", (p) => str(condition(p, "PodReadyToStartContainers")?.["status"]) === "True");
+    const sandboxSignals: Signal[] = [
+      ...readyToStart,
+      ...(readyToStart.length === 0 ? this.conditionSignals("PodHasNetwork", (p) => str(condition(p, "PodHasNetwork")?.["status"]) === "True") : []),
+      ...(ipSnapshot ? [arrivalSignal("arrival of pod update with status.podIP", ipSnapshot.arrivedAt)] : []),
+    ];
+    if (firstContainerMark && sandboxSignals.length > 0) {
+      sandboxSignals.push({ source: "first container event", earliest: -Infinity, latest: firstContainerMark.at, tightUpper: true });
+    }
+    const sandbox = this.chain(scheduled, sandboxSignals);
+    const sandboxEvents = this.warningEvents(["FailedMount", "FailedCreatePodSandBox", "FailedAttachVolume"], "");
+    phases.push(
+      this.phase("sandbox", "sandbox", scheduled, sandbox, {
+        podIP: podIP(this.podObject),
+        ...(sandboxEvents.length ? { warnings: sandboxEvents.length } : {}),
+      }),
+    );
+
+    // Each container in the kubelet's start order.
+    let previous = sandbox;
+    const appStarted: (Mark | null)[] = [];
+    for (const c of containers) {
+      const result = this.containerPhases(c, previous);
+      phases.push(...result.phases);
+      if (c.type === "app") appStarted.push(result.started);
+      previous = result.done ?? previous;
+    }
+
+    // Last app container started -> Ready.
+    const allStarted = appStarted.every((m) => m !== null) && appStarted.length > 0;
+    const lastStarted = allStarted ? appStarted.reduce<Mark | null>((a, b) => (a && b && a.at > b.at ? a : b), null) : null;
+    const ready = this.chain(lastStarted ?? previous, this.conditionSignals("Ready", (p) => str(condition(p, "Ready")?.["status"]) === "True"));
+    const unhealthy = this.run.events.filter((e) => this.isOurs(e) && e.reason === "Unhealthy");
+    const probeFailures = unhealthy.reduce((n, e) => n + e.count, 0);
+    phases.push(
+      this.phase("readiness", "readiness", lastStarted, ready, probeFailures ? { probeFailures } : {}),
+    );
+
+    // Ready -> the pod IP ready in each selecting Service's EndpointSlices.
+    const services = this.services();
+    const endpoints = services.length ? this.endpointsPublished(services, ready) : null;
+    const endpointsPhase = this.phase("endpoints", "endpoints", ready, endpoints, services.length ? { services: services.join(", ") } : {});
+    if (!services.length) endpointsPhase.status = "not-applicable";
+    phases.push(endpointsPhase);
+
+    const offset = (m: Mark | null) => (m && submitted !== null ? round(m.at - submitted) : null);
+    const timeline: Timeline = {
+      schemaVersion: 1,
+      pod: {
+        name: this.podName,
+        namespace: str(asRecord(this.podObject["metadata"])["namespace"]) || str(asRecord(create?.object["metadata"])["namespace"]),
+        uid: this.podUid || null,
+        node: nodeName(this.podObject) || null,
+        podIP: podIP(this.podObject) || null,
+        services,
+      },
+      submittedAt: submitted !== null ? new Date(submitted).toISOString() : null,
+      clock: this.clock,
+      phases,
+      readyAfterMs: offset(ready),
+      endpointsAfterMs: offset(endpoints),
+      verdict: { outcome: "running", phase: null, summary: "", causes: [], next: [] },
+      warnings: this.warnings,
+    };
+    timeline.verdict = diagnose(this.run, timeline);
+    markFailedPhase(timeline);
+    return timeline;
+  }
+
+  private containerPhases(c: ContainerSpec, previous: Mark | null): { phases: Phase[]; started: Mark | null; done: Mark | null } {
+    const phases: Phase[] = [];
+    const pulling = this.containerEvent(c, "Pulling");
+    const pulledEvent = this.containerEvent(c, "Pulled");
+    const pulled = pulledEvent ? parsePulledMessage(pulledEvent.message) : null;
+    const pullStart = pulling ? this.chain(previous, this.eventSignals(pulling)) : null;
+    const pullEnd = pulledEvent ? this.chain(pullStart ?? previous, this.eventSignals(pulledEvent)) : null;
+    const details: Phase["details"] = { image: c.image };
+    if (pulled?.alreadyPresent) details["alreadyPresent"] = true;
+    if (pulled?.pullMs != null) details["kubeletPullMs"] = round(pulled.pullMs);
+    if (pulled?.totalMs != null) details["kubeletPullWithWaitingMs"] = round(pulled.totalMs);
+    if (pulled?.imageSizeBytes != null) details["imageSizeBytes"] = pulled.imageSizeBytes;
+    const pullFailures = this.warningEvents(["Failed", "BackOff", "ErrImageNeverPull", "InspectFailed"], c.fieldPath).filter((e) =>
+      /pull|image/i.test(e.message),
+    );
+    if (pullFailures.length) details["pullFailures"] = pullFailures.reduce((n, e) => n + e.count, 0);
+    // Image already present: a zero-length pull at the Pulled event.
+    phases.push(this.containerPhase("image-pull", `image pull`, c, pullStart ?? (pulled?.alreadyPresent ? pullEnd : pullStart), pullEnd, details));
+
+    const createdEvent = this.containerEvent(c, "Created");
+    const created = createdEvent ? this.chain(pullEnd ?? previous, this.eventSignals(createdEvent)) : null;
+    phases.push(this.containerPhase("container-create", "create", c, pullEnd, created, {}));
+
+    const startedEvent = this.containerEvent(c, "Started");
+    const runningSnapshot = firstSnapshot(this.run.pods, (p) => {
+      const state = asRecord(containerStatus(p, c)?.["state"]);
+      return state["running"] !== undefined || state["terminated"] !== undefined;
+    });
+    const firstState = runningSnapshot ? asRecord(containerStatus(runningSnapshot.pod, c)?.["state"]) : {};
+    const startedAtStamp = asRecord(firstState["running"] ?? firstState["terminated"])["startedAt"];
+    const startedSignals = [
+      ...(startedEvent ? this.eventSignals(startedEvent) : []),
+      ...this.stamp(`${c.name} state startedAt`, startedAtStamp),
+      ...(runningSnapshot ? [arrivalSignal(`arrival of pod update with ${c.name} running`, runningSnapshot.arrivedAt)] : []),
+    ];
+    const started = startedEvent || runningSnapshot ? this.chain(created ?? pullEnd ?? previous, startedSignals) : null;
+    const status = containerStatus(this.podObject, c);
+    const restarts = typeof status?.["restartCount"] === "number" ? (status["restartCount"] as number) : 0;
+    phases.push(this.containerPhase("container-start", "start", c, created, started, restarts ? { restarts } : {}));
+
+    if (c.type === "init") {
+      const finishedSnapshot = firstSnapshot(this.run.pods, (p) => {
+        const t = asRecord(asRecord(containerStatus(p, c)?.["state"])["terminated"]);
+        return t["exitCode"] === 0;
+      });
+      const terminated = finishedSnapshot ? asRecord(asRecord(containerStatus(finishedSnapshot.pod, c)?.["state"])["terminated"]) : null;
+      const finished = terminated
+        ? this.chain(started, [
+            ...this.stamp(`${c.name} state finishedAt`, terminated["finishedAt"]),
+            arrivalSignal(`arrival of pod update with ${c.name} terminated`, finishedSnapshot!.arrivedAt),
+          ])
+        : null;
+      phases.push(this.containerPhase("init-run", "run", c, started, finished, {}));
+      return { phases, started, done: finished };
+    }
+    if (c.type === "sidecar") {
+      // A sidecar lets the next container start once it has started (and its startup
+      // probe, if any, passed): status.started turns true.
+      const startedTrue = firstSnapshot(this.run.pods, (p) => containerStatus(p, c)?.["started"] === true);
+      const startupDone = startedTrue ? this.chain(started, [arrivalSignal(`arrival of pod update with ${c.name} started`, startedTrue.arrivedAt)]) : null;
+      if (c.hasStartupProbe) phases.push(this.containerPhase("sidecar-startup", "startup", c, started, startupDone, {}));
+      return { phases, started, done: startupDone ?? started };
+    }
+    return { phases, started, done: started };
+  }
+
+  // --- signals -------------------------------------------------------------------------
+
+  private stamp(source: string, value: unknown): Signal[] {
+    const t = parseServerTime(value);
+    return t ? [stampSignal(source, t, this.clock.serverMinusClientMs)] : [];
+  }
+
+  /** An Event's first occurrence: its stamps and the arrival of its first sighting. */
+  private eventSignals(e: SeenEvent | null): Signal[] {
+    if (!e) return [];
+    const label = `event ${e.reason}`;
+    const precise = parseServerTime(e.eventTime);
+    return [
+      ...(precise ? this.stamp(`${label} eventTime`, e.eventTime) : this.stamp(`${label} firstTimestamp`, e.firstTimestamp)),
+      // A repeated event's first sighting may be long after its first occurrence; only a
+      // fresh one bounds it tightly.
+      ...(e.count <= 1 ? [arrivalSignal(`arrival of ${label}`, e.firstArrivedAt)] : []),
+    ];
+  }
+
+  /** A pod condition: its lastTransitionTime, and the arrival of the first snapshot showing it. */
+  private conditionSignals(type: string, holds: (pod: RawObject) => boolean): Signal[] {
+    const snap = firstSnapshot(this.run.pods, holds);
+    if (!snap) return [];
+    return [
+      ...this.stamp(`${type} lastTransitionTime`, condition(snap.pod, type)?.["lastTransitionTime"]),
+      arrivalSignal(`arrival of pod update with ${type}=True`, snap.arrivedAt),
+    ];
+  }
+
+  /** Place a boundary no earlier than the one before it in the chain. */
+  private chain(previous: Mark | null, signals: Signal[]): Mark | null {
+    if (signals.length === 0) return null;
+    const all = previous ? [...signals, notBefore("previous boundary", previous.at)] : signals;
+    const m = this.placeMark(all);
+    if (m && previous && m.at < previous.at) return { ...m, at: previous.at };
+    return m;
+  }
+
+  private placeMark(signals: Signal[]): Mark | null {
+    const m = place(signals);
+    if (m?.inconsistent) this.warnings.push(`signals disagree (${m.sources.join(" vs ")}): placed at the earliest upper bound`);
+    return m;
+  }
+
+  // --- events --------------------------------------------------------------------------
+
+  private isOurs(e: SeenEvent): boolean {
+    if (e.involvedKind && e.involvedKind !== "Pod") return false;
+    if (this.podUid && e.involvedUid) return e.involvedUid === this.podUid;
+    return e.involvedName === this.podName;
+  }
+
+  private podEvent(reason: string): SeenEvent | null {
+    return this.run.events.find((e) => this.isOurs(e) && e.reason === reason) ?? null;
+  }
+
+  private containerEvent(c: ContainerSpec, reason: string): SeenEvent | null {
+    return this.run.events.find((e) => this.isOurs(e) && e.reason === reason && e.fieldPath === c.fieldPath) ?? null;
+  }
+
+  private warningEvents(reasons: string[], fieldPath: string): SeenEvent[] {
+    return this.run.events.filter(
+      (e) => this.isOurs(e) && e.type === "Warning" && reasons.includes(e.reason) && (fieldPath === "" || e.fieldPath === fieldPath),
+    );
+  }
+
+  // --- services and endpoints ----------------------------------------------------------
+
+  private services(): string[] {
+    const names = new Set<string>();
+    for (const c of this.run.serviceCreates) {
+      const name = str(asRecord(c.object["metadata"])["name"]);
+      if (c.status < 300 && name) names.add(name);
+    }
+    for (const s of this.run.endpointSlices) {
+      const name = str(asRecord(asRecord(s.slice["metadata"])["labels"])["kubernetes.io/service-name"]);
+      if (name) names.add(name);
+    }
+    return [...names].sort();
+  }
+
+  private endpointsPublished(services: string[], ready: Mark | null): Mark | null {
+    const ip = podIP(this.podObject);
+    if (!ip) return null;
+    let latest: Mark | null = null;
+    for (const service of services) {
+      const change = this.run.endpointSlices.find(
+        (s) =>
+          s.type !== "DELETED" &&
+          str(asRecord(asRecord(s.slice["metadata"])["labels"])["kubernetes.io/service-name"]) === service &&
+          asArray(s.slice["endpoints"]).some((ep) => {
+            const addresses: unknown[] = Array.isArray(ep["addresses"]) ? ep["addresses"] : [];
+            // ready: nil means unknown, which consumers treat as ready (discovery.k8s.io/v1).
+            return addresses.includes(ip) && asRecord(ep["conditions"])["ready"] !== false;
+          }),
+      );
+      if (!change) return null;
+      const m = this.chain(ready, [arrivalSignal(`arrival of EndpointSlice update for Service ${service}`, change.arrivedAt)]);
+      if (m && (!latest || m.at > latest.at)) latest = m;
+    }
+    return latest;
+  }
+
+  // --- phases --------------------------------------------------------------------------
+
+  private boundary(m: Mark | null): Boundary | null {
+    if (!m || this.submit === null) return null;
+    return {
+      at: new Date(m.at).toISOString(),
+      offsetMs: round(m.at - this.submit),
+      sources: m.sources,
+      uncertaintyMs: round(m.latest - m.earliest),
+      ...(m.inconsistent ? { inconsistent: true } : {}),
+    };
+  }
+
+  private phase(id: string, kind: PhaseKind, start: Mark | null, end: Mark | null, details: Phase["details"] = {}): Phase {
+    const clean: Phase["details"] = {};
+    for (const [k, v] of Object.entries(details)) if (v !== "" && v !== undefined) clean[k] = v;
+    return {
+      id,
+      kind,
+      label: LABELS[kind],
+      status: end ? "done" : start ? "in-progress" : "not-reached",
+      start: this.boundary(start),
+      end: this.boundary(end),
+      durationMs: start && end ? round(Math.max(0, end.at - start.at)) : null,
+      details: clean,
+    };
+  }
+
+  private containerPhase(kind: PhaseKind, step: string, c: ContainerSpec, start: Mark | null, end: Mark | null, details: Phase["details"]): Phase {
+    const p = this.phase(`${kind}:${c.name}`, kind, start, end, details);
+    p.label = `${c.type === "app" ? "" : `${c.type} `}${c.name}: ${step}`;
+    p.container = c.name;
+    p.containerType = c.type;
+    return p;
+  }
+}
+
+const LABELS: Record<PhaseKind, string> = {
+  admission: "admission",
+  scheduling: "scheduling",
+  sandbox: "sandbox + network",
+  "image-pull": "image pull",
+  "container-create": "create",
+  "container-start": "start",
+  "init-run": "run",
+  "sidecar-startup": "startup",
+  readiness: "readiness",
+  endpoints: "endpoints",
+};
+
+/** The phase the verdict names is failed, and nothing after it was reached. */
+function markFailedPhase(t: Timeline): void {
+  const v = t.verdict;
+  if (v.outcome === "ready" || v.phase === null) return;
+  const failed = t.phases.find(
+    (p) => p.kind === v.phase && (v.container === undefined || p.container === v.container) && p.status !== "done",
+  );
+  if (failed) failed.status = "failed";
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

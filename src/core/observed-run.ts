@@ -1,0 +1,156 @@
+/**
+ * The observed stream of one run, indexed for correlation: pod snapshots in arrival
+ * order, Events deduplicated across the two Events APIs, EndpointSlice changes.
+ */
+import type { CreateObservation, LogObservation, Observation, RawObject, WatchObservation } from "./observation.ts";
+
+/** A Pod as the API server sent it, and when it arrived. */
+export interface PodSnapshot {
+  arrivedAt: number;
+  type: WatchObservation["type"];
+  pod: RawObject;
+}
+
+/**
+ * One Event object as last seen, with the arrival of its first sighting: the first
+ * occurrence is what a phase needs, later updates (count, series) matter for back-offs.
+ */
+export interface SeenEvent {
+  uid: string;
+  firstArrivedAt: number;
+  reason: string;
+  /** Event type: Normal or Warning. */
+  type: string;
+  message: string;
+  /** involvedObject (core/v1) or regarding (events.k8s.io/v1). */
+  involvedName: string;
+  involvedUid: string;
+  involvedKind: string;
+  fieldPath: string;
+  /** Raw time strings of the first occurrence as the server wrote them. */
+  eventTime: string | null;
+  firstTimestamp: string | null;
+  lastTimestamp: string | null;
+  count: number;
+  reportingComponent: string;
+}
+
+export interface EndpointSliceChange {
+  arrivedAt: number;
+  type: WatchObservation["type"];
+  slice: RawObject;
+}
+
+export interface ObservedRun {
+  podCreate: CreateObservation | null;
+  serviceCreates: CreateObservation[];
+  pods: PodSnapshot[];
+  events: SeenEvent[];
+  endpointSlices: EndpointSliceChange[];
+  logs: LogObservation[];
+  end: Extract<Observation, { kind: "end" }> | null;
+}
+
+export function indexObservations(observations: readonly Observation[]): ObservedRun {
+  const run: ObservedRun = {
+    podCreate: null,
+    serviceCreates: [],
+    pods: [],
+    events: [],
+    endpointSlices: [],
+    logs: [],
+    end: null,
+  };
+  const events = new Map<string, SeenEvent>();
+  for (const o of observations) {
+    // What comes after the end is cleanup (deletion, containers killed): not startup.
+    if (run.end) break;
+    switch (o.kind) {
+      case "create":
+        if (o.resource === "pods") run.podCreate ??= o;
+        else run.serviceCreates.push(o);
+        break;
+      case "watch":
+        if (o.resource === "pods") run.pods.push({ arrivedAt: o.arrivedAt, type: o.type, pod: o.object });
+        else if (o.resource === "endpointslices")
+          run.endpointSlices.push({ arrivedAt: o.arrivedAt, type: o.type, slice: o.object });
+        else if (o.type !== "DELETED") mergeEvent(events, o);
+        break;
+      case "log":
+        run.logs.push(o);
+        break;
+      case "end":
+        run.end = o;
+        break;
+      case "watch-status":
+        break;
+    }
+  }
+  run.events = [...events.values()].sort((a, b) => a.firstArrivedAt - b.firstArrivedAt);
+  return run;
+}
+
+function mergeEvent(events: Map<string, SeenEvent>, o: WatchObservation): void {
+  const e = toSeenEvent(o);
+  if (!e) return;
+  const known = events.get(e.uid);
+  if (!known) {
+    events.set(e.uid, e);
+    return;
+  }
+  // Keep the first sighting's arrival and first-occurrence times, take the rest from the
+  // newest copy (count and message grow as the event repeats).
+  known.count = Math.max(known.count, e.count);
+  known.message = e.message || known.message;
+  known.lastTimestamp = e.lastTimestamp ?? known.lastTimestamp;
+  known.eventTime ??= e.eventTime;
+  known.firstTimestamp ??= e.firstTimestamp;
+}
+
+/** Normalise a core/v1 or events.k8s.io/v1 Event to one shape. */
+export function toSeenEvent(o: WatchObservation): SeenEvent | null {
+  const ev = o.object;
+  const meta = asRecord(ev["metadata"]);
+  const uid = str(meta["uid"]);
+  if (!uid) return null;
+  const isEventsApi = o.resource === "events.k8s.io";
+  const involved = asRecord(isEventsApi ? ev["regarding"] : ev["involvedObject"]);
+  const series = asRecord(ev["series"]);
+  const source = asRecord(ev["source"]);
+  const seriesCount = typeof series["count"] === "number" ? series["count"] : 0;
+  const count = isEventsApi
+    ? Math.max(1, seriesCount)
+    : Math.max(1, typeof ev["count"] === "number" ? ev["count"] : 0, seriesCount);
+  return {
+    uid,
+    firstArrivedAt: o.arrivedAt,
+    reason: str(ev["reason"]),
+    type: str(ev["type"]),
+    message: str(isEventsApi ? ev["note"] : ev["message"]),
+    involvedName: str(involved["name"]),
+    involvedUid: str(involved["uid"]),
+    involvedKind: str(involved["kind"]),
+    fieldPath: str(involved["fieldPath"]),
+    eventTime: strOrNull(ev["eventTime"]),
+    firstTimestamp: strOrNull(isEventsApi ? ev["deprecatedFirstTimestamp"] : ev["firstTimestamp"]),
+    lastTimestamp: strOrNull(isEventsApi ? ev["deprecatedLastTimestamp"] : ev["lastTimestamp"]),
+    count,
+    reportingComponent: str(ev["reportingController"] ?? ev["reportingComponent"] ?? source["component"]),
+  };
+}
+
+export function asRecord(value: unknown): RawObject {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as RawObject) : {};
+}
+
+export function asArray(value: unknown): RawObject[] {
+  return Array.isArray(value) ? value.map(asRecord) : [];
+}
+
+export function str(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
+function strOrNull(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
+}

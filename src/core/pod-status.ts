@@ -1,0 +1,87 @@
+/**
+ * Reading a Pod's spec and status from raw snapshots: which containers it has in which
+ * start order, and the first snapshot in which something became true.
+ */
+import { asArray, asRecord, str, type PodSnapshot } from "./observed-run.ts";
+import type { RawObject } from "./observation.ts";
+
+export type ContainerType = "init" | "sidecar" | "app";
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  type: ContainerType;
+  /** involvedObject.fieldPath the kubelet uses for this container's events. */
+  fieldPath: string;
+  hasReadinessProbe: boolean;
+  hasStartupProbe: boolean;
+}
+
+/** Containers in the order the kubelet starts them: init containers (and sidecars), then app. */
+export function containersInStartOrder(pod: RawObject): ContainerSpec[] {
+  const spec = asRecord(pod["spec"]);
+  const init = asArray(spec["initContainers"]).map((c): ContainerSpec => ({
+    name: str(c["name"]),
+    image: str(c["image"]),
+    type: str(c["restartPolicy"]) === "Always" ? "sidecar" : "init",
+    fieldPath: `spec.initContainers{${str(c["name"])}}`,
+    hasReadinessProbe: c["readinessProbe"] !== undefined,
+    hasStartupProbe: c["startupProbe"] !== undefined,
+  }));
+  const app = asArray(spec["containers"]).map((c): ContainerSpec => ({
+    name: str(c["name"]),
+    image: str(c["image"]),
+    type: "app",
+    fieldPath: `spec.containers{${str(c["name"])}}`,
+    hasReadinessProbe: c["readinessProbe"] !== undefined,
+    hasStartupProbe: c["startupProbe"] !== undefined,
+  }));
+  return [...init, ...app];
+}
+
+export function condition(pod: RawObject, type: string): RawObject | null {
+  const conditions = asArray(asRecord(pod["status"])["conditions"]);
+  return conditions.find((c) => str(c["type"]) === type) ?? null;
+}
+
+export function conditionTrue(pod: RawObject, type: string): boolean {
+  return str(condition(pod, type)?.["status"]) === "True";
+}
+
+/** The container's status entry, from initContainerStatuses or containerStatuses. */
+export function containerStatus(pod: RawObject, c: ContainerSpec): RawObject | null {
+  const status = asRecord(pod["status"]);
+  const list = asArray(c.type === "app" ? status["containerStatuses"] : status["initContainerStatuses"]);
+  return list.find((s) => str(s["name"]) === c.name) ?? null;
+}
+
+export function firstSnapshot(
+  pods: readonly PodSnapshot[],
+  predicate: (pod: RawObject) => boolean,
+): PodSnapshot | null {
+  return pods.find((p) => p.type !== "DELETED" && predicate(p.pod)) ?? null;
+}
+
+export function lastSnapshot(pods: readonly PodSnapshot[]): PodSnapshot | null {
+  for (let i = pods.length - 1; i >= 0; i--) {
+    const p = pods[i];
+    if (p && p.type !== "DELETED") return p;
+  }
+  return null;
+}
+
+export function podIP(pod: RawObject): string {
+  return str(asRecord(pod["status"])["podIP"]);
+}
+
+export function nodeName(pod: RawObject): string {
+  return str(asRecord(pod["spec"])["nodeName"]);
+}
+
+export function podPhase(pod: RawObject): string {
+  return str(asRecord(pod["status"])["phase"]);
+}
+
+export function podName(pod: RawObject): string {
+  return str(asRecord(pod["metadata"])["name"]);
+}

@@ -1,0 +1,271 @@
+/**
+ * diagnose: the verdict of a run. Ready, or the phase the pod is stuck in, with the
+ * cluster's own words (event messages, waiting reasons, API Status) and the commands worth
+ * running next. Pure, like the rest of the core.
+ */
+import { parseFailedScheduling } from "./failed-scheduling.ts";
+import { asRecord, str, type ObservedRun, type SeenEvent } from "./observed-run.ts";
+import { containerStatus, containersInStartOrder, lastSnapshot, podPhase, type ContainerSpec } from "./pod-status.ts";
+import type { RawObject } from "./observation.ts";
+import type { Outcome, PhaseKind, Timeline, Verdict } from "./timeline.ts";
+
+/** A reason the pod is not Ready, tied to the phase it blocks. */
+interface Problem {
+  phase: PhaseKind;
+  container?: string;
+  summary: string;
+  causes: string[];
+  extra?: Partial<Verdict>;
+}
+
+export function diagnose(run: ObservedRun, t: Timeline): Verdict {
+  const ns = t.pod.namespace || "default";
+  const name = t.pod.name;
+  const create = run.podCreate;
+  if (create && create.status >= 300) {
+    const message = str(create.object["message"]) || `HTTP ${create.status}`;
+    return {
+      outcome: "rejected",
+      phase: "admission",
+      summary: `rejected by the API server: ${message}`,
+      causes: [message],
+      next: [`kubectl create --dry-run=server -f <file> -n ${ns}`],
+    };
+  }
+  const outcome: Outcome = endOutcome(run);
+  const readyPhase = t.phases.find((p) => p.kind === "readiness");
+  const endpointsPhase = t.phases.find((p) => p.kind === "endpoints");
+  const endpointsOk = !endpointsPhase || endpointsPhase.status === "done" || endpointsPhase.status === "not-applicable";
+  if (readyPhase?.status === "done" && endpointsOk) {
+    const endpoints = t.endpointsAfterMs !== null ? `, endpoints published after ${seconds(t.endpointsAfterMs)}` : "";
+    return {
+      outcome: "ready",
+      phase: null,
+      summary: `Ready after ${seconds(t.readyAfterMs ?? 0)}${endpoints}`,
+      causes: [],
+      next: [],
+    };
+  }
+
+  const ours = run.events.filter((e) => (t.pod.uid && e.involvedUid ? e.involvedUid === t.pod.uid : e.involvedName === name));
+  const pod = lastSnapshot(run.pods)?.pod ?? (create?.object ?? {});
+  const problems = findProblems(pod, ours, run);
+  const order = t.phases.map((p) => `${p.kind}:${p.container ?? ""}`);
+  const rank = (p: Problem) => {
+    const i = order.indexOf(`${p.phase}:${p.container ?? ""}`);
+    return i < 0 ? order.length : i;
+  };
+  problems.sort((a, b) => rank(a) - rank(b));
+  const firstOpen = t.phases.find((p) => p.status !== "done" && p.status !== "not-applicable");
+  const problem: Problem = problems[0] ?? {
+    phase: firstOpen?.kind ?? "readiness",
+    ...(firstOpen?.container ? { container: firstOpen.container } : {}),
+    summary: `still in ${firstOpen?.label ?? "startup"}`,
+    causes: [],
+  };
+  const waiting = outcome === "timeout" ? "timed out" : outcome === "interrupted" ? "interrupted" : outcome === "running" ? "waiting" : "failed";
+  const where = problem.container ? `${labelOf(problem.phase)} of container ${problem.container}` : labelOf(problem.phase);
+  return {
+    outcome,
+    phase: problem.phase,
+    ...(problem.container ? { container: problem.container } : {}),
+    summary: `${waiting} in ${where}: ${problem.summary}`,
+    causes: problem.causes,
+    next: nextCommands(problem, name, ns),
+    ...problem.extra,
+  };
+}
+
+function endOutcome(run: ObservedRun): Outcome {
+  switch (run.end?.reason) {
+    case "timeout":
+      return "timeout";
+    case "interrupted":
+      return "interrupted";
+    case "failed":
+    case "error":
+      return "failed";
+    case "ready":
+      return "ready";
+    default:
+      return "running";
+  }
+}
+
+function findProblems(pod: RawObject, events: SeenEvent[], run: ObservedRun): Problem[] {
+  const problems: Problem[] = [];
+  const latest = (reason: string, fieldPath?: string) =>
+    events.filter((e) => e.reason === reason && (fieldPath === undefined || e.fieldPath === fieldPath)).at(-1) ?? null;
+
+  const failedScheduling = latest("FailedScheduling");
+  if (failedScheduling && !str(asRecord(pod["spec"])["nodeName"])) {
+    const parsed = parseFailedScheduling(failedScheduling.message);
+    const reasons = parsed?.reasons.map((r) => `${r.reason}: ${r.nodes} node${r.nodes === 1 ? "" : "s"}`) ?? [];
+    problems.push({
+      phase: "scheduling",
+      summary: reasons.length ? `unschedulable (${reasons.join("; ")})` : "unschedulable",
+      causes: [failedScheduling.message],
+      ...(parsed ? { extra: { unschedulable: parsed } } : {}),
+    });
+  }
+  for (const reason of ["FailedMount", "FailedAttachVolume", "FailedCreatePodSandBox", "FailedPodSandBoxStatus"]) {
+    const e = latest(reason);
+    if (e && !str(asRecord(pod["status"])["podIP"]) && !anyContainerStarted(pod)) {
+      problems.push({ phase: "sandbox", summary: `${reason}: ${firstLine(e.message)}`, causes: [e.message] });
+    }
+  }
+
+  for (const c of containersInStartOrder(pod)) {
+    const status = containerStatus(pod, c);
+    const waiting = asRecord(asRecord(status?.["state"])["waiting"]);
+    const waitingReason = str(waiting["reason"]);
+    const waitingMessage = str(waiting["message"]);
+    const failedEvent = latest("Failed", c.fieldPath);
+    const restarts = typeof status?.["restartCount"] === "number" ? (status["restartCount"] as number) : 0;
+    if (/ImagePull|ErrImage|InvalidImageName|ImageInspectError|RegistryUnavailable|SignatureValidationFailed/.test(waitingReason)) {
+      const message = waitingMessage || failedEvent?.message || waitingReason;
+      problems.push({
+        phase: "image-pull",
+        container: c.name,
+        summary: `${waitingReason}: ${classifyPullError(message)} (${c.image})`,
+        causes: uniq([failedEvent?.message, waitingMessage].filter(isText)),
+      });
+      continue;
+    }
+    if (waitingReason === "CreateContainerConfigError" || waitingReason === "CreateContainerError") {
+      const message = waitingMessage || failedEvent?.message || waitingReason;
+      problems.push({ phase: "container-create", container: c.name, summary: `${waitingReason}: ${message}`, causes: uniq([message, failedEvent?.message].filter(isText)) });
+      continue;
+    }
+    const exited = exitOf(status);
+    if (waitingReason === "RunContainerError" || waitingReason === "StartError") {
+      problems.push({ phase: "container-start", container: c.name, summary: `${waitingReason}: ${waitingMessage || failedEvent?.message || ""}`, causes: uniq([waitingMessage, failedEvent?.message].filter(isText)) });
+      continue;
+    }
+    const failedExit = exited && (exited.exitCode !== 0 || c.type === "app" || c.type === "sidecar");
+    if (failedExit || waitingReason === "CrashLoopBackOff") {
+      const log = run.logs.filter((l) => l.container === c.name).at(-1);
+      const exitCode = exited?.exitCode ?? -1;
+      const how = waitingReason === "CrashLoopBackOff" ? `CrashLoopBackOff after ${restarts} restart${restarts === 1 ? "" : "s"}, ` : "";
+      const reason = exited?.reason ?? "";
+      problems.push({
+        phase: c.type === "init" ? "init-run" : "container-start",
+        container: c.name,
+        summary: `${how}container exited with code ${exitCode}${reason ? ` (${reason})` : ""}`,
+        causes: uniq([waitingMessage, exited?.message ?? "", latest("BackOff", c.fieldPath)?.message ?? ""].filter(isText)),
+        extra: {
+          exit: {
+            container: c.name,
+            exitCode,
+            reason,
+            restarts,
+            ...(log?.text ? { logTail: log.text } : {}),
+          },
+        },
+      });
+      continue;
+    }
+  }
+
+  if (podPhase(pod) === "Running" || anyContainerStarted(pod)) {
+    const unhealthy = events.filter((e) => e.reason === "Unhealthy");
+    const last = unhealthy.at(-1);
+    if (last) {
+      const failures = unhealthy.reduce((n, e) => n + e.count, 0);
+      const container = containersInStartOrder(pod).find((c) => c.fieldPath === last.fieldPath)?.name;
+      problems.push({
+        phase: "readiness",
+        ...(container ? { container } : {}),
+        summary: `${failures} probe failure${failures === 1 ? "" : "s"}, last: ${firstLine(last.message)}`,
+        causes: uniq(unhealthy.map((e) => e.message)),
+      });
+    }
+  }
+  return problems;
+}
+
+function exitOf(status: RawObject | null): { exitCode: number; reason: string; message: string } | null {
+  if (!status) return null;
+  const terminated = asRecord(asRecord(status["state"])["terminated"]);
+  const last = asRecord(asRecord(status["lastState"])["terminated"]);
+  const t = typeof terminated["exitCode"] === "number" ? terminated : typeof last["exitCode"] === "number" ? last : null;
+  if (!t) return null;
+  return { exitCode: t["exitCode"] as number, reason: str(t["reason"]), message: str(t["message"]) };
+}
+
+function anyContainerStarted(pod: RawObject): boolean {
+  return containersInStartOrder(pod).some((c) => {
+    const s = asRecord(containerStatus(pod, c)?.["state"]);
+    return s["running"] !== undefined || s["terminated"] !== undefined;
+  });
+}
+
+/** The registry's error in a few words: what a person fixes differs for each. */
+export function classifyPullError(message: string): string {
+  const m = message.toLowerCase();
+  if (/not found|manifest unknown|name unknown|404/.test(m)) return "image not found in the registry";
+  if (/unauthorized|authentication required|denied|forbidden|401|403/.test(m)) return "the registry refused access (credentials?)";
+  if (/connection refused|no such host|i\/o timeout|dial tcp|network is unreachable|no route to host|deadline exceeded|server gave http response/.test(m))
+    return "registry unreachable";
+  if (/invalid reference format|invalidimagename|couldn't parse image/.test(m)) return "invalid image name";
+  if (/never pull/.test(m)) return "image not present and imagePullPolicy is Never";
+  if (/back-off|backoff/.test(m)) return "backing off after failed pulls";
+  return firstLine(message);
+}
+
+function nextCommands(problem: Problem, name: string, ns: string): string[] {
+  const c = problem.container ? ` -c ${problem.container}` : "";
+  const describe = `kubectl describe pod ${name} -n ${ns}`;
+  const events = `kubectl get events -n ${ns} --field-selector involvedObject.name=${name} --sort-by=.lastTimestamp`;
+  switch (problem.phase) {
+    case "scheduling":
+      return [describe, `kubectl describe nodes`, `kubectl get nodes -o wide --show-labels`];
+    case "sandbox":
+      return [describe, events];
+    case "image-pull":
+      return [describe, events];
+    case "container-create":
+      return [describe, `kubectl get configmaps,secrets -n ${ns}`];
+    case "container-start":
+    case "init-run":
+    case "sidecar-startup":
+      return [`kubectl logs ${name} -n ${ns}${c} --previous`, `kubectl logs ${name} -n ${ns}${c}`, describe];
+    case "readiness":
+      return [describe, events, `kubectl logs ${name} -n ${ns}${c}`];
+    case "endpoints":
+      return [`kubectl get endpointslices -n ${ns} -o wide`, `kubectl get services -n ${ns} -o wide`];
+    default:
+      return [describe, events];
+  }
+}
+
+const PHASE_LABELS: Partial<Record<PhaseKind, string>> = {
+  sandbox: "sandbox + network",
+  "image-pull": "image pull",
+  "container-create": "container create",
+  "container-start": "container start",
+  "init-run": "init container run",
+  "sidecar-startup": "sidecar startup",
+};
+
+function labelOf(kind: PhaseKind): string {
+  return PHASE_LABELS[kind] ?? kind;
+}
+
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
+}
+
+function firstLine(text: string): string {
+  return text.split("\n")[0] ?? text;
+}
+
+function isText(v: string | undefined): v is string {
+  return typeof v === "string" && v !== "";
+}
+
+function uniq(values: string[]): string[] {
+  return [...new Set(values)];
+}
+
+export type { ContainerSpec };

@@ -1,0 +1,80 @@
+/**
+ * Recordings: a run's raw observed stream as NDJSON, one header line then one observation
+ * per line, written as they arrive so an interrupted run still leaves a usable file.
+ * `podtrace replay` and the unit tests read them back.
+ */
+import { createWriteStream, type WriteStream } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { BadInputError } from "../cli/errors.ts";
+import type { Observation } from "../core/observation.ts";
+
+export const RECORDING_FORMAT = "podtrace-recording/v1";
+
+export interface RecordingHeader {
+  format: typeof RECORDING_FORMAT;
+  podtraceVersion: string;
+  recordedAt: string;
+  server: string;
+  serverVersion: string | null;
+  namespace: string;
+  pod: string;
+  /** The manifest as submitted (after naming), so a replay can show what was traced. */
+  manifest: Record<string, unknown>;
+}
+
+export interface Recording {
+  header: RecordingHeader;
+  observations: Observation[];
+}
+
+export class RecordingWriter {
+  private readonly out: WriteStream;
+  private failed: Error | null = null;
+
+  constructor(readonly path: string) {
+    this.out = createWriteStream(path, { flags: "w" });
+    this.out.on("error", (err) => {
+      this.failed = err;
+    });
+  }
+
+  writeHeader(header: RecordingHeader): void {
+    this.out.write(`${JSON.stringify(header)}\n`);
+  }
+
+  write(o: Observation): void {
+    if (!this.failed) this.out.write(`${JSON.stringify(o)}\n`);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.out.end(resolve));
+    if (this.failed) throw new Error(`writing recording ${this.path}: ${this.failed.message}`, { cause: this.failed });
+  }
+}
+
+export async function readRecording(path: string): Promise<Recording> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new BadInputError(`cannot read recording ${path}: ${(err as Error).message}`, "pass a file written by podtrace run --record FILE", { cause: err });
+  }
+  return parseRecording(text, path);
+}
+
+export function parseRecording(text: string, source: string): Recording {
+  const lines = text.split("\n").filter((l) => l.trim() !== "");
+  const parse = (line: string, n: number): unknown => {
+    try {
+      return JSON.parse(line);
+    } catch {
+      throw new BadInputError(`${source}:${n}: not a JSON line`, "pass a file written by podtrace run --record FILE");
+    }
+  };
+  const header = parse(lines[0] ?? "{}", 1) as RecordingHeader;
+  if (header.format !== RECORDING_FORMAT) {
+    throw new BadInputError(`${source}: not a podtrace recording (format ${JSON.stringify(header.format ?? null)})`, "pass a file written by podtrace run --record FILE");
+  }
+  const observations = lines.slice(1).map((l, i) => parse(l, i + 2) as Observation);
+  return { header, observations };
+}
