@@ -35,8 +35,15 @@ import {
   type Signal,
 } from "./window.ts";
 
-/** A placed boundary before it is expressed relative to submit. */
+/** A placed boundary before it is expressed relative to submit; settled in place. */
 interface Mark extends Placement {}
+
+/** A phase whose boundaries are still marks: turned into a Phase once the chain settled. */
+interface DraftPhase {
+  phase: Phase;
+  start: Mark | null;
+  end: Mark | null;
+}
 
 export function correlate(observations: readonly Observation[]): Timeline {
   const run = indexObservations(observations);
@@ -46,6 +53,8 @@ export function correlate(observations: readonly Observation[]): Timeline {
 
 class Correlation {
   private readonly warnings: string[] = [];
+  /** Every mark in causal order, for settle(). */
+  private readonly sequence: Mark[] = [];
   private readonly submit: number | null;
   private readonly podObject: RawObject;
   private readonly podName: string;
@@ -69,7 +78,7 @@ class Correlation {
   }
 
   timeline(): Timeline {
-    const phases: Phase[] = [];
+    const phases: DraftPhase[] = [];
     const create = this.run.podCreate;
     const submitted = this.submit;
     const podSpec = this.run.podCreate?.status && this.run.podCreate.status < 300 ? this.run.podCreate.object : this.podObject;
@@ -78,7 +87,7 @@ class Correlation {
     // submit -> created: the create round trip, measured on the client.
     const created: Mark | null =
       create && create.status < 300
-        ? this.placeMark([
+        ? this.chain([
             notBefore("create request sent", create.sentAt),
             arrivalSignal("create response received", create.receivedAt),
             ...this.stamp("creationTimestamp", asRecord(create.object["metadata"])["creationTimestamp"]),
@@ -91,7 +100,7 @@ class Correlation {
     // created -> scheduled.
     const scheduledEvent = this.podEvent("Scheduled");
     const scheduledSnapshot = firstSnapshot(this.run.pods, (p) => nodeName(p) !== "");
-    const scheduled = this.chain(created, [
+    const scheduled = this.chain([
       ...this.eventSignals(scheduledEvent),
       ...this.conditionSignals("PodScheduled", (p) => str(condition(p, "PodScheduled")?.["status"]) === "True"),
       ...(scheduledSnapshot ? [arrivalSignal("arrival of pod update with spec.nodeName", scheduledSnapshot.arrivedAt)] : []),
@@ -99,11 +108,8 @@ class Correlation {
     phases.push(this.phase("scheduling", "scheduling", created, scheduled, { node: nodeName(this.podObject) }));
 
     // scheduled -> sandbox ready (volumes mounted, sandbox created, CNI gave an IP). No
-    // event marks it; the kubelet's first container event bounds it from above.
-    const firstContainerEvent = containers
-      .map((c) => this.containerEvent(c, "Pulling") ?? this.containerEvent(c, "Pulled") ?? this.containerEvent(c, "Created"))
-      .find((e) => e !== null);
-    const firstContainerMark = firstContainerEvent ? place(this.eventSignals(firstContainerEvent)) : null;
+    // event marks it and the status update that shows it often lags the first container
+    // event; settle() bounds it by that event.
     const ipSnapshot = firstSnapshot(this.run.pods, (p) => podIP(p) !== "");
     const readyToStart = this.conditionSignals("PodReadyToStartContainers", (p) => str(condition(p, "PodReadyToStartContainers")?.["status"]) === "True");
     const sandboxSignals: Signal[] = [
@@ -111,10 +117,7 @@ class Correlation {
       ...(readyToStart.length === 0 ? this.conditionSignals("PodHasNetwork", (p) => str(condition(p, "PodHasNetwork")?.["status"]) === "True") : []),
       ...(ipSnapshot ? [arrivalSignal("arrival of pod update with status.podIP", ipSnapshot.arrivedAt)] : []),
     ];
-    if (firstContainerMark && sandboxSignals.length > 0) {
-      sandboxSignals.push({ source: "first container event", earliest: -Infinity, latest: firstContainerMark.at, tightUpper: true });
-    }
-    const sandbox = this.chain(scheduled, sandboxSignals);
+    const sandbox = this.chain(sandboxSignals);
     const sandboxEvents = this.warningEvents(["FailedMount", "FailedCreatePodSandBox", "FailedAttachVolume"], "");
     phases.push(
       this.phase("sandbox", "sandbox", scheduled, sandbox, {
@@ -136,7 +139,7 @@ class Correlation {
     // Last app container started -> Ready.
     const allStarted = appStarted.every((m) => m !== null) && appStarted.length > 0;
     const lastStarted = allStarted ? appStarted.reduce<Mark | null>((a, b) => (a && b && a.at > b.at ? a : b), null) : null;
-    const ready = this.chain(lastStarted ?? previous, this.conditionSignals("Ready", (p) => str(condition(p, "Ready")?.["status"]) === "True"));
+    const ready = this.chain(this.conditionSignals("Ready", (p) => str(condition(p, "Ready")?.["status"]) === "True"));
     const unhealthy = this.run.events.filter((e) => this.isOurs(e) && e.reason === "Unhealthy");
     const probeFailures = unhealthy.reduce((n, e) => n + e.count, 0);
     phases.push(
@@ -147,9 +150,10 @@ class Correlation {
     const services = this.services();
     const endpoints = services.length ? this.endpointsPublished(services, ready) : null;
     const endpointsPhase = this.phase("endpoints", "endpoints", ready, endpoints, services.length ? { services: services.join(", ") } : {});
-    if (!services.length) endpointsPhase.status = "not-applicable";
+    if (!services.length) endpointsPhase.phase.status = "not-applicable";
     phases.push(endpointsPhase);
 
+    this.settle();
     const offset = (m: Mark | null) => (m && submitted !== null ? round(m.at - submitted) : null);
     const timeline: Timeline = {
       schemaVersion: 1,
@@ -163,7 +167,7 @@ class Correlation {
       },
       submittedAt: submitted !== null ? new Date(submitted).toISOString() : null,
       clock: this.clock,
-      phases,
+      phases: phases.map((d) => this.finish(d)),
       readyAfterMs: offset(ready),
       endpointsAfterMs: offset(endpoints),
       verdict: { outcome: "running", phase: null, summary: "", causes: [], next: [] },
@@ -174,13 +178,13 @@ class Correlation {
     return timeline;
   }
 
-  private containerPhases(c: ContainerSpec, previous: Mark | null): { phases: Phase[]; started: Mark | null; done: Mark | null } {
-    const phases: Phase[] = [];
+  private containerPhases(c: ContainerSpec, previous: Mark | null): { phases: DraftPhase[]; started: Mark | null; done: Mark | null } {
+    const phases: DraftPhase[] = [];
     const pulling = this.containerEvent(c, "Pulling");
     const pulledEvent = this.containerEvent(c, "Pulled");
     const pulled = pulledEvent ? parsePulledMessage(pulledEvent.message) : null;
-    const pullStart = pulling ? this.chain(previous, this.eventSignals(pulling)) : null;
-    const pullEnd = pulledEvent ? this.chain(pullStart ?? previous, this.eventSignals(pulledEvent)) : null;
+    const pullStart = pulling ? this.chain(this.eventSignals(pulling)) : null;
+    const pullEnd = pulledEvent ? this.chain(this.eventSignals(pulledEvent)) : null;
     const details: Phase["details"] = { image: c.image };
     if (pulled?.alreadyPresent) details["alreadyPresent"] = true;
     if (pulled?.pullMs != null) details["kubeletPullMs"] = round(pulled.pullMs);
@@ -194,7 +198,7 @@ class Correlation {
     phases.push(this.containerPhase("image-pull", `image pull`, c, pullStart ?? (pulled?.alreadyPresent ? pullEnd : pullStart), pullEnd, details));
 
     const createdEvent = this.containerEvent(c, "Created");
-    const created = createdEvent ? this.chain(pullEnd ?? previous, this.eventSignals(createdEvent)) : null;
+    const created = createdEvent ? this.chain(this.eventSignals(createdEvent)) : null;
     phases.push(this.containerPhase("container-create", "create", c, pullEnd, created, {}));
 
     const startedEvent = this.containerEvent(c, "Started");
@@ -209,7 +213,7 @@ class Correlation {
       ...this.stamp(`${c.name} state startedAt`, startedAtStamp),
       ...(runningSnapshot ? [arrivalSignal(`arrival of pod update with ${c.name} running`, runningSnapshot.arrivedAt)] : []),
     ];
-    const started = startedEvent || runningSnapshot ? this.chain(created ?? pullEnd ?? previous, startedSignals) : null;
+    const started = startedEvent || runningSnapshot ? this.chain(startedSignals) : null;
     const status = containerStatus(this.podObject, c);
     const restarts = typeof status?.["restartCount"] === "number" ? (status["restartCount"] as number) : 0;
     phases.push(this.containerPhase("container-start", "start", c, created, started, restarts ? { restarts } : {}));
@@ -221,7 +225,7 @@ class Correlation {
       });
       const terminated = finishedSnapshot ? asRecord(asRecord(containerStatus(finishedSnapshot.pod, c)?.["state"])["terminated"]) : null;
       const finished = terminated
-        ? this.chain(started, [
+        ? this.chain([
             ...this.stamp(`${c.name} state finishedAt`, terminated["finishedAt"]),
             arrivalSignal(`arrival of pod update with ${c.name} terminated`, finishedSnapshot!.arrivedAt),
           ])
@@ -233,7 +237,7 @@ class Correlation {
       // A sidecar lets the next container start once it has started (and its startup
       // probe, if any, passed): status.started turns true.
       const startedTrue = firstSnapshot(this.run.pods, (p) => containerStatus(p, c)?.["started"] === true);
-      const startupDone = startedTrue ? this.chain(started, [arrivalSignal(`arrival of pod update with ${c.name} started`, startedTrue.arrivedAt)]) : null;
+      const startupDone = startedTrue ? this.chain([arrivalSignal(`arrival of pod update with ${c.name} started`, startedTrue.arrivedAt)]) : null;
       if (c.hasStartupProbe) phases.push(this.containerPhase("sidecar-startup", "startup", c, started, startupDone, {}));
       return { phases, started, done: startupDone ?? started };
     }
@@ -270,13 +274,45 @@ class Correlation {
     ];
   }
 
-  /** Place a boundary no earlier than the one before it in the chain. */
-  private chain(previous: Mark | null, signals: Signal[]): Mark | null {
+  /**
+   * Place the next boundary of the causal chain from its own signals; settle() later
+   * orders it against its neighbours. Call in causal order.
+   */
+  private chain(signals: Signal[]): Mark | null {
     if (signals.length === 0) return null;
-    const all = previous ? [...signals, notBefore("previous boundary", previous.at)] : signals;
-    const m = this.placeMark(all);
-    if (m && previous && m.at < previous.at) return { ...m, at: previous.at };
+    const m = this.placeMark(signals);
+    if (m) this.sequence.push(m);
     return m;
+  }
+
+  /**
+   * Order the chain: a boundary is no later than its successor's latest possible instant
+   * (the kubelet pulls the next image only after the previous container started), then no
+   * earlier than its predecessor. Phases therefore never come out negative, and a status
+   * update that arrived late does not push a boundary past the next event.
+   */
+  private settle(): void {
+    const seq = this.sequence;
+    for (let i = seq.length - 2; i >= 0; i--) {
+      const cur = seq[i]!;
+      const next = seq[i + 1]!;
+      if (next.latest < cur.latest) {
+        cur.latest = Math.max(cur.earliest, next.latest);
+        if (cur.at > cur.latest) {
+          cur.at = cur.latest;
+          cur.sources = [...cur.sources, "before the next boundary"];
+        }
+      }
+    }
+    for (let i = 1; i < seq.length; i++) {
+      const prev = seq[i - 1]!;
+      const cur = seq[i]!;
+      if (cur.at < prev.at) {
+        cur.at = prev.at;
+        cur.earliest = Math.max(cur.earliest, prev.earliest);
+        cur.sources = [...cur.sources, "not before the previous boundary"];
+      }
+    }
   }
 
   private placeMark(signals: Signal[]): Mark | null {
@@ -338,9 +374,11 @@ class Correlation {
           }),
       );
       if (!change) return null;
-      const m = this.chain(ready, [arrivalSignal(`arrival of EndpointSlice update for Service ${service}`, change.arrivedAt)]);
+      // Services publish independently: only the last publication joins the chain.
+      const m = this.placeMark([arrivalSignal(`arrival of EndpointSlice update for Service ${service}`, change.arrivedAt)]);
       if (m && (!latest || m.at > latest.at)) latest = m;
     }
+    if (latest) this.sequence.push(latest);
     return latest;
   }
 
@@ -357,27 +395,39 @@ class Correlation {
     };
   }
 
-  private phase(id: string, kind: PhaseKind, start: Mark | null, end: Mark | null, details: Phase["details"] = {}): Phase {
+  private phase(id: string, kind: PhaseKind, start: Mark | null, end: Mark | null, details: Phase["details"] = {}): DraftPhase {
     const clean: Phase["details"] = {};
     for (const [k, v] of Object.entries(details)) if (v !== "" && v !== undefined) clean[k] = v;
-    return {
+    const phase: Phase = {
       id,
       kind,
       label: LABELS[kind],
       status: end ? "done" : start ? "in-progress" : "not-reached",
+      start: null,
+      end: null,
+      durationMs: null,
+      details: clean,
+    };
+    return { phase, start, end };
+  }
+
+  private finish(d: DraftPhase): Phase {
+    const { start, end } = d;
+    return {
+      ...d.phase,
       start: this.boundary(start),
       end: this.boundary(end),
       durationMs: start && end ? round(Math.max(0, end.at - start.at)) : null,
-      details: clean,
     };
   }
 
-  private containerPhase(kind: PhaseKind, step: string, c: ContainerSpec, start: Mark | null, end: Mark | null, details: Phase["details"]): Phase {
-    const p = this.phase(`${kind}:${c.name}`, kind, start, end, details);
+  private containerPhase(kind: PhaseKind, step: string, c: ContainerSpec, start: Mark | null, end: Mark | null, details: Phase["details"]): DraftPhase {
+    const d = this.phase(`${kind}:${c.name}`, kind, start, end, details);
+    const p = d.phase;
     p.label = `${c.type === "app" ? "" : `${c.type} `}${c.name}: ${step}`;
     p.container = c.name;
     p.containerType = c.type;
-    return p;
+    return d;
   }
 }
 

@@ -10,6 +10,9 @@ import { BadInputError, ClusterAccessError } from "../cli/errors.ts";
 import type { RawObject } from "../core/observation.ts";
 import { clientNow } from "../trace/clock.ts";
 
+/** Shown by the API server as the field manager and in audit logs. */
+const USER_AGENT = "podtrace";
+
 export interface ClientOptions {
   kubeconfig?: string;
   context?: string;
@@ -74,7 +77,7 @@ export class KubeClient {
     const url = `${this.server}${path}`;
     const ctx = new RequestContext(url, method as HttpMethod);
     await this.config.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: "application/json" };
+    const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: "application/json", "User-Agent": USER_AGENT };
     if (body !== undefined) headers["Content-Type"] = method === "PATCH" ? "application/merge-patch+json" : "application/json";
     const sentAt = clientNow();
     let response: Response;
@@ -105,7 +108,7 @@ export class KubeClient {
     const url = `${this.server}${path}`;
     const ctx = new RequestContext(url, "GET" as HttpMethod);
     await this.config.applySecurityAuthentication(ctx);
-    return fetch(url, { method: "GET", headers: { ...ctx.getHeaders(), Accept: "application/json" }, dispatcher: ctx.getDispatcher(), signal });
+    return fetch(url, { method: "GET", headers: { ...ctx.getHeaders(), Accept: "application/json", "User-Agent": USER_AGENT }, dispatcher: ctx.getDispatcher(), signal });
   }
 
   /** Fail with exit 3 and the API's own words when a response says access is denied. */

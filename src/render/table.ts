@@ -22,9 +22,9 @@ export function renderTable(t: Timeline, options: TableOptions): string {
   const span = Math.max(1, ...rows.map((p) => p.end?.offsetMs ?? p.start?.offsetMs ?? 0));
   const table = new Table({
     head: ["phase", "start", "duration", "waterfall", "details"],
-    style: { head: options.color ? ["bold"] : [], border: options.color ? ["grey"] : [] },
-    wordWrap: true,
-    colWidths: [null, null, null, barWidth + 2, 46] as unknown as number[],
+    style: { head: options.color ? ["bold"] : [], border: options.color ? ["grey"] : [], compact: true },
+    // No rules between rows: a timeline reads top to bottom.
+    chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
   });
   for (const p of rows) {
     table.push([

@@ -208,7 +208,7 @@ async function readBeforeDeletion(client: KubeClient, namespace: string, name: s
   const events = await client.request("GET", `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${name}`)}`).catch(() => null);
   if (events?.status === 200) {
     const arrivedAt = clientNow();
-    for (const e of asArrayOf(events.body["items"])) record({ kind: "watch", resource: "events", type: "SYNC", arrivedAt, object: e });
+    for (const e of asArrayOf(events.body["items"])) record({ kind: "watch", resource: "events", type: "SYNC", arrivedAt, object: withoutManagedFields(e) });
   }
   const pod = lastSnapshot(indexObservations(observations).pods)?.pod;
   if (!pod) return;
@@ -256,10 +256,10 @@ async function deleteAndConfirm(client: KubeClient, path: string, what: string, 
 function recordItem(record: (o: Observation) => void, resource: WatchedResource, item: WatchItem): void {
   switch (item.type) {
     case "event":
-      record({ kind: "watch", resource, type: item.event, arrivedAt: item.arrivedAt, object: item.object });
+      record({ kind: "watch", resource, type: item.event, arrivedAt: item.arrivedAt, object: withoutManagedFields(item.object) });
       break;
     case "sync":
-      for (const object of item.objects) record({ kind: "watch", resource, type: "SYNC", arrivedAt: item.arrivedAt, object });
+      for (const object of item.objects) record({ kind: "watch", resource, type: "SYNC", arrivedAt: item.arrivedAt, object: withoutManagedFields(object) });
       if (!item.initial) record({ kind: "watch-status", resource, status: "gone", arrivedAt: item.arrivedAt, detail: `relisted ${item.objects.length} objects` });
       break;
     case "status":
@@ -268,8 +268,16 @@ function recordItem(record: (o: Observation) => void, resource: WatchedResource,
   }
 }
 
+/** managedFields say who last wrote which field: large, and no part of startup. */
+function withoutManagedFields(object: RawObject): RawObject {
+  const metadata = asRecord(object["metadata"]);
+  if (!("managedFields" in metadata)) return object;
+  const { managedFields: _, ...rest } = metadata;
+  return { ...object, metadata: rest };
+}
+
 function createObservation(resource: "pods" | "services", r: ApiResponse): Observation {
-  return { kind: "create", resource, sentAt: r.sentAt, receivedAt: r.receivedAt, serverDate: r.date, status: r.status, object: r.body };
+  return { kind: "create", resource, sentAt: r.sentAt, receivedAt: r.receivedAt, serverDate: r.date, status: r.status, object: withoutManagedFields(r.body) };
 }
 
 async function getServerVersion(client: KubeClient): Promise<string | null> {
