@@ -23,14 +23,14 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** An error a user can fix, with the exit code it maps to and what to do about it. */
 export class PodtraceError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: ExitCode,
-    readonly hint?: string,
-    options?: ErrorOptions,
-  ) {
+  readonly exitCode: ExitCode;
+  readonly hint: string | undefined;
+
+  constructor(message: string, exitCode: ExitCode, hint?: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "PodtraceError";
+    this.exitCode = exitCode;
+    this.hint = hint;
   }
 }
 

@@ -60,15 +60,17 @@ class Correlation {
   private readonly podName: string;
   private readonly podUid: string;
 
-  constructor(
-    private readonly run: ObservedRun,
-    private readonly clock: ClockEstimate,
-  ) {
+  private readonly run: ObservedRun;
+  private readonly clock: ClockEstimate;
+
+  constructor(run: ObservedRun, clock: ClockEstimate) {
+    this.run = run;
+    this.clock = clock;
     this.submit = run.podCreate?.sentAt ?? null;
     const latest = lastSnapshot(run.pods)?.pod;
     this.podObject = latest ?? (run.podCreate?.status && run.podCreate.status < 300 ? run.podCreate.object : {});
     const meta = asRecord(this.podObject["metadata"]);
-    this.podName = str(meta["name"]) || str(asRecord(run.podCreate?.object["metadata"])["name"]);
+    this.podName = str(meta["name"]) || run.podCreate?.name || "";
     this.podUid = str(meta["uid"]);
     if (!clock.consistent) {
       this.warnings.push(
@@ -111,10 +113,10 @@ class Correlation {
     // event marks it and the status update that shows it often lags the first container
     // event; settle() bounds it by that event.
     const ipSnapshot = firstSnapshot(this.run.pods, (p) => podIP(p) !== "");
-    const readyToStart = this.conditionSignals("PodReadyToStartContainers", (p) => str(condition(p, "PodReadyToStartContainers")?.["status"]) === "True");
+    const readyToStart = this.conditionSignals("PodReadyToStartContainers", (p) => str(condition(p, "PodReadyToStartContainers")?.["status"]) === "True", true);
     const sandboxSignals: Signal[] = [
       ...readyToStart,
-      ...(readyToStart.length === 0 ? this.conditionSignals("PodHasNetwork", (p) => str(condition(p, "PodHasNetwork")?.["status"]) === "True") : []),
+      ...(readyToStart.length === 0 ? this.conditionSignals("PodHasNetwork", (p) => str(condition(p, "PodHasNetwork")?.["status"]) === "True", true) : []),
       ...(ipSnapshot ? [arrivalSignal("arrival of pod update with status.podIP", ipSnapshot.arrivedAt)] : []),
     ];
     const sandbox = this.chain(sandboxSignals);
@@ -159,7 +161,7 @@ class Correlation {
       schemaVersion: 1,
       pod: {
         name: this.podName,
-        namespace: str(asRecord(this.podObject["metadata"])["namespace"]) || str(asRecord(create?.object["metadata"])["namespace"]),
+        namespace: str(asRecord(this.podObject["metadata"])["namespace"]) || create?.namespace || "",
         uid: this.podUid || null,
         node: nodeName(this.podObject) || null,
         podIP: podIP(this.podObject) || null,
@@ -260,18 +262,23 @@ class Correlation {
       ...(precise ? this.stamp(`${label} eventTime`, e.eventTime) : this.stamp(`${label} firstTimestamp`, e.firstTimestamp)),
       // A repeated event's first sighting may be long after its first occurrence; only a
       // fresh one bounds it tightly.
-      ...(e.count <= 1 ? [arrivalSignal(`arrival of ${label}`, e.firstArrivedAt)] : []),
+      ...(e.firstCount <= 1 ? [arrivalSignal(`arrival of ${label}`, e.firstArrivedAt)] : []),
     ];
   }
 
-  /** A pod condition: its lastTransitionTime, and the arrival of the first snapshot showing it. */
-  private conditionSignals(type: string, holds: (pod: RawObject) => boolean): Signal[] {
+  /**
+   * A pod condition: its lastTransitionTime, and the arrival of the first snapshot showing
+   * it. `reportedLater`: the kubelet stamps the condition when it next reports status, which
+   * can be after the moment itself (PodReadyToStartContainers is reported after the first
+   * container was already pulled), so the stamp only bounds it from above.
+   */
+  private conditionSignals(type: string, holds: (pod: RawObject) => boolean, reportedLater = false): Signal[] {
     const snap = firstSnapshot(this.run.pods, holds);
     if (!snap) return [];
-    return [
-      ...this.stamp(`${type} lastTransitionTime`, condition(snap.pod, type)?.["lastTransitionTime"]),
-      arrivalSignal(`arrival of pod update with ${type}=True`, snap.arrivedAt),
-    ];
+    const stamp = this.stamp(`${type} lastTransitionTime`, condition(snap.pod, type)?.["lastTransitionTime"]).map((s) =>
+      reportedLater ? { ...s, earliest: -Infinity, tightUpper: false } : s,
+    );
+    return [...stamp, arrivalSignal(`arrival of pod update with ${type}=True`, snap.arrivedAt)];
   }
 
   /**
@@ -297,7 +304,9 @@ class Correlation {
       const cur = seq[i]!;
       const next = seq[i + 1]!;
       if (next.latest < cur.latest) {
-        cur.latest = Math.max(cur.earliest, next.latest);
+        // The successor was seen by then: trust that over a stamp that says otherwise.
+        cur.latest = next.latest;
+        cur.earliest = Math.min(cur.earliest, cur.latest);
         if (cur.at > cur.latest) {
           cur.at = cur.latest;
           cur.sources = [...cur.sources, "before the next boundary"];
@@ -307,9 +316,12 @@ class Correlation {
     for (let i = 1; i < seq.length; i++) {
       const prev = seq[i - 1]!;
       const cur = seq[i]!;
+      // The instant cannot precede the earliest its predecessor could have been.
+      cur.earliest = Math.max(cur.earliest, prev.earliest);
       if (cur.at < prev.at) {
         cur.at = prev.at;
         cur.earliest = Math.max(cur.earliest, prev.earliest);
+        cur.latest = Math.max(cur.latest, cur.at);
         cur.sources = [...cur.sources, "not before the previous boundary"];
       }
     }
@@ -390,7 +402,7 @@ class Correlation {
       at: new Date(m.at).toISOString(),
       offsetMs: round(m.at - this.submit),
       sources: m.sources,
-      uncertaintyMs: round(m.latest - m.earliest),
+      uncertaintyMs: Number.isFinite(m.earliest) ? round(Math.max(0, m.latest - m.earliest)) : 0,
       ...(m.inconsistent ? { inconsistent: true } : {}),
     };
   }
@@ -448,9 +460,8 @@ const LABELS: Record<PhaseKind, string> = {
 function markFailedPhase(t: Timeline): void {
   const v = t.verdict;
   if (v.outcome === "ready" || v.phase === null) return;
-  const failed = t.phases.find(
-    (p) => p.kind === v.phase && (v.container === undefined || p.container === v.container) && p.status !== "done",
-  );
+  // A container that started and then exited fails its start phase, done or not.
+  const failed = t.phases.find((p) => p.kind === v.phase && (v.container === undefined || p.container === v.container));
   if (failed) failed.status = "failed";
 }
 

@@ -33,11 +33,16 @@ export function failFastReason(run: ObservedRun, policy: FailFastPolicy): string
     const status = containerStatus(pod, c);
     const waiting = str(asRecord(asRecord(status?.["state"])["waiting"])["reason"]);
     if (waiting === "InvalidImageName" || waiting === "ErrImageNeverPull") return `container ${c.name}: ${waiting}`;
+    // Exits so far: every restart was preceded by one, and a container terminated or
+    // backing off now has exited once more than it restarted.
     const restarts = typeof status?.["restartCount"] === "number" ? (status["restartCount"] as number) : 0;
-    const terminated = asRecord(asRecord(status?.["state"])["terminated"]);
+    const state = asRecord(status?.["state"]);
+    const terminated = asRecord(state["terminated"]);
+    const down = state["terminated"] !== undefined || waiting === "CrashLoopBackOff";
+    const exits = restarts + (down ? 1 : 0);
     const exitedBadly = typeof terminated["exitCode"] === "number" && terminated["exitCode"] !== 0;
-    if (restarts >= limit || (policy.immediate && exitedBadly)) {
-      return `container ${c.name} restarted ${restarts} time${restarts === 1 ? "" : "s"}${exitedBadly ? ` (exit code ${String(terminated["exitCode"])})` : ""}`;
+    if (exits >= limit && (exitedBadly || waiting === "CrashLoopBackOff" || restarts > 0)) {
+      return `container ${c.name} exited ${exits} time${exits === 1 ? "" : "s"}${exitedBadly ? ` (exit code ${String(terminated["exitCode"])})` : ""}`;
     }
   }
 

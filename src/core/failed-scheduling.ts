@@ -2,8 +2,9 @@
  * The scheduler's FailedScheduling message, e.g.
  *   "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match Pod's node
  *    affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful..."
- * turned into node counts per cause. The preemption part is left out: it explains why
- * preemption did not help, not why the pod does not fit.
+ * turned into node counts per cause. What follows the reasons (since about 1.34 "no new
+ * claims to deallocate, preemption: ...") is left out: it explains why the scheduler's
+ * post-filters did not help, not why the pod does not fit.
  */
 export interface UnschedulableReasons {
   nodes: number | null;
@@ -11,16 +12,29 @@ export interface UnschedulableReasons {
 }
 
 export function parseFailedScheduling(message: string): UnschedulableReasons | null {
-  const m = /(\d+)\/(\d+) nodes are available(?::\s*(.*?))?(?:\.\s*preemption:.*)?$/s.exec(message);
+  const m = /(\d+)\/(\d+) nodes are available(?::\s*)?/.exec(message);
   if (!m) return null;
   const total = Number(m[2]);
-  const list = (m[3] ?? "").replace(/\.\s*$/, "");
+  // The reasons end at the first ". " outside braces; what follows (post-filter results
+  // such as "no new claims to deallocate, preemption: ...") is not about fitting.
+  const list = reasonsPart(message.slice(m.index + m[0].length));
   const reasons: UnschedulableReasons["reasons"] = [];
   for (const part of splitTopLevel(list)) {
     const r = /^(\d+)\s+(.+)$/.exec(part.trim());
     if (r) reasons.push({ reason: (r[2] ?? "").trim(), nodes: Number(r[1]) });
   }
   return { nodes: Number.isFinite(total) ? total : null, reasons };
+}
+
+function reasonsPart(text: string): string {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "{") depth++;
+    else if (ch === "}") depth = Math.max(0, depth - 1);
+    else if (ch === "." && depth === 0 && (i + 1 === text.length || /\s/.test(text[i + 1] ?? ""))) return text.slice(0, i);
+  }
+  return text;
 }
 
 /** Split on ", " outside braces: taints print as {key: value}. */

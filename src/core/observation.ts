@@ -20,6 +20,9 @@ export interface CreateObservation {
   kind: "create";
   /** What was created: a Pod, or the Service created with --service. */
   resource: "pods" | "services";
+  /** What was asked for: the API's answer may be a Status without them. */
+  namespace: string;
+  name: string;
   sentAt: number;
   receivedAt: number;
   /** The response's Date header (one-second precision, the apiserver's clock). */

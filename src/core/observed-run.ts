@@ -32,6 +32,8 @@ export interface SeenEvent {
   firstTimestamp: string | null;
   lastTimestamp: string | null;
   count: number;
+  /** count when first seen: an event first seen already repeated was not seen as it happened. */
+  firstCount: number;
   reportingComponent: string;
 }
 
@@ -135,6 +137,7 @@ export function toSeenEvent(o: WatchObservation): SeenEvent | null {
     firstTimestamp: strOrNull(isEventsApi ? ev["deprecatedFirstTimestamp"] : ev["firstTimestamp"]),
     lastTimestamp: strOrNull(isEventsApi ? ev["deprecatedLastTimestamp"] : ev["lastTimestamp"]),
     count,
+    firstCount: count,
     reportingComponent: str(ev["reportingController"] ?? ev["reportingComponent"] ?? source["component"]),
   };
 }

@@ -29,7 +29,7 @@ export function diagnose(run: ObservedRun, t: Timeline): Verdict {
       phase: "admission",
       summary: `rejected by the API server: ${message}`,
       causes: [message],
-      next: [`kubectl create --dry-run=server -f <file> -n ${ns}`],
+      next: [`kubectl create --dry-run=server -n ${ns} -f <the manifest>`],
     };
   }
   const outcome: Outcome = endOutcome(run);
@@ -123,12 +123,15 @@ function findProblems(pod: RawObject, events: SeenEvent[], run: ObservedRun): Pr
     const failedEvent = latest("Failed", c.fieldPath);
     const restarts = typeof status?.["restartCount"] === "number" ? (status["restartCount"] as number) : 0;
     if (/ImagePull|ErrImage|InvalidImageName|ImageInspectError|RegistryUnavailable|SignatureValidationFailed/.test(waitingReason)) {
-      const message = waitingMessage || failedEvent?.message || waitingReason;
+      // "Failed to pull image ...: <the registry's error>" says why; "Error: ErrImagePull"
+      // only repeats the waiting reason.
+      const pullError = events.filter((e) => e.reason === "Failed" && e.fieldPath === c.fieldPath && /^Failed to pull image/.test(e.message)).at(-1);
+      const message = pullError?.message || waitingMessage || failedEvent?.message || waitingReason;
       problems.push({
         phase: "image-pull",
         container: c.name,
         summary: `${waitingReason}: ${classifyPullError(message)} (${c.image})`,
-        causes: uniq([failedEvent?.message, waitingMessage].filter(isText)),
+        causes: uniq([pullError?.message, waitingMessage].filter(isText)),
       });
       continue;
     }

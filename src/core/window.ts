@@ -53,7 +53,8 @@ export function place(signals: readonly Signal[]): Placement | null {
     return { at: latest, earliest: latest, latest, sources, inconsistent: true };
   }
   if (!Number.isFinite(latest)) return { at: earliest, earliest, latest: earliest, sources, inconsistent: false };
-  if (!Number.isFinite(earliest)) return { at: latest, earliest: latest, latest, sources, inconsistent: false };
+  // No lower bound: the causal chain (the previous boundary) supplies one later.
+  if (!Number.isFinite(earliest)) return { at: latest, earliest: -Infinity, latest, sources, inconsistent: false };
   const at = upper?.tightUpper ? latest : (earliest + latest) / 2;
   return { at, earliest, latest, sources, inconsistent: false };
 }

@@ -35,10 +35,10 @@ export class KubeClient {
   readonly namespace: string;
   readonly contextName: string;
 
-  private constructor(
-    private readonly config: KubeConfig,
-    namespace: string,
-  ) {
+  private readonly config: KubeConfig;
+
+  private constructor(config: KubeConfig, namespace: string) {
+    this.config = config;
     const cluster = config.getCurrentCluster();
     if (!cluster) throw new BadInputError("the kubeconfig has no current cluster", "pass --context, or set current-context in the kubeconfig");
     this.server = cluster.server.replace(/\/+$/, "");

@@ -18,7 +18,8 @@ export interface TableOptions {
 export function renderTable(t: Timeline, options: TableOptions): string {
   const c = options.color ? pc : pc.createColors(false);
   const barWidth = options.barWidth ?? 30;
-  const rows = t.phases.filter((p) => p.status !== "not-applicable");
+  // After a rejection nothing else happened: show only admission.
+  const rows = t.phases.filter((p) => p.status !== "not-applicable" && !(t.verdict.outcome === "rejected" && p.status === "not-reached"));
   const span = Math.max(1, ...rows.map((p) => p.end?.offsetMs ?? p.start?.offsetMs ?? 0));
   const table = new Table({
     head: ["phase", "start", "duration", "waterfall", "details"],
@@ -59,7 +60,7 @@ export function verdictLine(t: Timeline, c = pc.createColors(false)): string {
 function nextLines(t: Timeline, kept: boolean): string[] {
   if (!t.verdict.next.length) return [];
   const lines = ["next:"];
-  if (!kept) lines.push("  podtrace run --keep ...   (the pod was deleted; --keep leaves it for these)");
+  if (!kept && t.verdict.outcome !== "rejected") lines.push("  podtrace run --keep ...   (the pod was deleted; --keep leaves it for these)");
   for (const n of t.verdict.next) lines.push(`  ${n}`);
   return lines;
 }

@@ -31,7 +31,10 @@ export class RecordingWriter {
   private readonly out: WriteStream;
   private failed: Error | null = null;
 
-  constructor(readonly path: string) {
+  readonly path: string;
+
+  constructor(path: string) {
+    this.path = path;
     this.out = createWriteStream(path, { flags: "w" });
     this.out.on("error", (err) => {
       this.failed = err;

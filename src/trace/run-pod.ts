@@ -126,7 +126,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   try {
     if (ownService) {
       const r = await client.request("POST", `/api/v1/namespaces/${ns}/services`, ownService);
-      record(createObservation("services", r));
+      record(createObservation("services", namespace, name, r));
       client.checkAccess(r, `creating Service ${name}`);
       if (r.status >= 300) throw new BadInputError(`creating Service ${name}: ${apiMessage(r)}`, "fix the Service fields podtrace derives from the pod's container ports");
       serviceCreated = true;
@@ -134,7 +134,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     options.progress?.("creating pod");
     podCreateSent = true;
     const created = await client.request("POST", `/api/v1/namespaces/${ns}/pods`, pod, options.signal.aborted ? undefined : AbortSignal.any([options.signal, AbortSignal.timeout(30_000)]));
-    record(createObservation("pods", created));
+    record(createObservation("pods", namespace, name, created));
     if (created.status === 401) client.checkAccess(created, `creating pod ${name}`);
     if (created.status >= 300) {
       // Rejected: the verdict carries the API's words; nothing was created.
@@ -276,8 +276,8 @@ function withoutManagedFields(object: RawObject): RawObject {
   return { ...object, metadata: rest };
 }
 
-function createObservation(resource: "pods" | "services", r: ApiResponse): Observation {
-  return { kind: "create", resource, sentAt: r.sentAt, receivedAt: r.receivedAt, serverDate: r.date, status: r.status, object: withoutManagedFields(r.body) };
+function createObservation(resource: "pods" | "services", namespace: string, name: string, r: ApiResponse): Observation {
+  return { kind: "create", resource, namespace, name, sentAt: r.sentAt, receivedAt: r.receivedAt, serverDate: r.date, status: r.status, object: withoutManagedFields(r.body) };
 }
 
 async function getServerVersion(client: KubeClient): Promise<string | null> {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Records the unit-test fixtures: runs podtrace against the local cluster for every
+# manifest in test/fixtures/manifests/ and saves the raw observed stream next to it in
+# test/fixtures/recordings/. Fixtures are always recordings of real runs, never written
+# by hand; rerun this after a change to what podtrace observes.
+#
+#   bash hack/record-fixtures.sh [name ...]     (default: every manifest)
+#
+# A manifest's first line "# podtrace-args: ..." gives the flags it is run with.
+set -o errexit -o nounset -o pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "${REPO_ROOT}"
+use_node
+
+export KUBECONFIG="${KUBECONFIG:-${PODTRACE_STATE}/admin.kubeconfig}"
+[[ -f dist/podtrace.js ]] || npm run build >/dev/null
+
+names=("$@")
+if [[ ${#names[@]} -eq 0 ]]; then
+  for f in test/fixtures/manifests/*.yaml; do names+=("$(basename "${f}" .yaml)"); done
+fi
+
+for name in "${names[@]}"; do
+  manifest="test/fixtures/manifests/${name}.yaml"
+  [[ -f "${manifest}" ]] || die "no manifest ${manifest}"
+  read -r -a args <<<"$(sed -n '1s/^# podtrace-args://p' "${manifest}")"
+  if [[ "${name}" == image-pulled ]]; then
+    # A real pull needs the image gone from the node first.
+    ctr --address "${CONTAINERD_SOCK}" --namespace k8s.io images rm "${REGISTRY}/bigimage:1" >/dev/null 2>&1 || true
+  fi
+  log "recording ${name} ${args[*]:-}"
+  status=0
+  node bin/podtrace.js run "${manifest}" "${args[@]}" --no-color --record "test/fixtures/recordings/${name}.ndjson" >/dev/null || status=$?
+  log "  exit ${status}"
+done

@@ -1,0 +1,171 @@
+/**
+ * podtrace run against the real local cluster: the README's example traced end to end,
+ * its JSON against the schema, replay against the live run, Ctrl-C cleanup and the exit
+ * codes of bad input.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Phase, Timeline } from "../../src/core/timeline.ts";
+import { podtrace, start } from "../support/cli.ts";
+import { createNamespace, deleteNamespace, kubectl, leftovers } from "../support/cluster.ts";
+
+let ns = "";
+beforeAll(async () => {
+  ns = await createNamespace("run-e2e");
+});
+afterAll(async () => {
+  if (ns) await deleteNamespace(ns);
+});
+
+const schema = JSON.parse(await readFile(new URL("../../schema/timeline.schema.json", import.meta.url), "utf8")) as object;
+const ajv = new Ajv2020({ allErrors: true, strict: true });
+(addFormats as unknown as (a: Ajv2020) => void)(ajv);
+const validate = ajv.compile(schema);
+
+function phase(t: Timeline, id: string): Phase {
+  const p = t.phases.find((x) => x.id === id);
+  if (!p) throw new Error(`no phase ${id} in ${t.phases.map((x) => x.id).join(", ")}`);
+  return p;
+}
+
+describe("podtrace run", () => {
+  let live: Timeline;
+  const recording = `/tmp/podtrace-e2e-${process.pid}.ndjson`;
+
+  it("traces the example pod phase by phase, in order, and cleans up", async () => {
+    const r = await podtrace(["run", "examples/web.yaml", "--service", "-n", ns, "-o", "json", "--record", recording, "--timeout", "120s"]);
+    expect(r.stderr).not.toMatch(/ERROR/);
+    expect(r.code).toBe(0);
+    live = JSON.parse(r.stdout) as Timeline;
+    expect(live.verdict.outcome).toBe("ready");
+
+    const expected = [
+      "admission",
+      "scheduling",
+      "sandbox",
+      "image-pull:warmup",
+      "container-create:warmup",
+      "container-start:warmup",
+      "init-run:warmup",
+      "image-pull:web",
+      "container-create:web",
+      "container-start:web",
+      "image-pull:logger",
+      "container-create:logger",
+      "container-start:logger",
+      "readiness",
+      "endpoints",
+    ];
+    expect(live.phases.map((p) => p.id)).toEqual(expected);
+    for (const p of live.phases) {
+      expect(p.status, p.id).toBe("done");
+      expect(p.durationMs, p.id).toBeGreaterThanOrEqual(0);
+      expect(p.end!.offsetMs, p.id).toBeGreaterThanOrEqual(p.start!.offsetMs);
+    }
+    // Each phase starts no earlier than the previous one ended: one causal chain.
+    for (let i = 1; i < live.phases.length; i++) {
+      expect(live.phases[i]!.start!.offsetMs, live.phases[i]!.id).toBeGreaterThanOrEqual(live.phases[i - 1]!.end!.offsetMs - 0.001);
+    }
+    // The init container sleeps 2 s; the probe passes about 3 s after web starts.
+    expect(phase(live, "init-run:warmup").durationMs).toBeGreaterThanOrEqual(2000);
+    expect(phase(live, "readiness").start!.offsetMs).toBeGreaterThanOrEqual(phase(live, "container-start:web").end!.offsetMs);
+    expect(phase(live, "readiness").durationMs).toBeGreaterThanOrEqual(2000);
+    expect(Number(phase(live, "readiness").details["probeFailures"])).toBeGreaterThan(0);
+    expect(phase(live, "endpoints").start!.offsetMs).toBeGreaterThanOrEqual(phase(live, "readiness").end!.offsetMs);
+    expect(live.readyAfterMs).toBe(phase(live, "readiness").end!.offsetMs);
+    expect(live.endpointsAfterMs).toBeGreaterThanOrEqual(live.readyAfterMs!);
+    expect(live.pod.podIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(live.pod.services).toEqual([live.pod.name]);
+    // On one machine every clock is the same clock: 0 must be within the bounds.
+    expect(live.clock.consistent).toBe(true);
+    expect(live.clock.lowerMs!).toBeLessThanOrEqual(0);
+    expect(live.clock.upperMs!).toBeGreaterThanOrEqual(0);
+
+    expect(await leftovers(ns)).toEqual([]);
+  });
+
+  it("emits JSON that validates against the documented schema", () => {
+    const ok = validate(live);
+    expect(validate.errors ?? []).toEqual([]);
+    expect(ok).toBe(true);
+  });
+
+  it("replays the recording to the same timeline", async () => {
+    const r = await podtrace(["replay", recording, "-o", "json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(live);
+    const table = await podtrace(["replay", recording]);
+    expect(table.stdout).toContain("init warmup: run");
+    expect(table.stdout).toMatch(/✓ Ready after \d+\.\d+s/);
+  });
+
+  it("cleans up everything when interrupted with SIGINT mid-run", async () => {
+    const run = start(["run", "test/fixtures/manifests/never-ready.yaml", "--service", "-n", ns, "--timeout", "120s"]);
+    await run.waitForStderr(/waiting for readiness/);
+    expect((await leftovers(ns)).length).toBe(2);
+    run.child.kill("SIGINT");
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect(r.stdout).toMatch(/interrupted in readiness/);
+    expect(await leftovers(ns)).toEqual([]);
+  });
+
+  it("keeps the pod with --keep and says how to delete it", async () => {
+    const r = await podtrace(["run", "test/fixtures/manifests/one-container.yaml", "-n", ns, "--keep", "-q"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^✓ Ready after/);
+    const kept = await leftovers(ns);
+    expect(kept).toHaveLength(1);
+    expect(r.stderr).toContain("kubectl delete pod,service");
+    await kubectl("delete", "pod", "-n", ns, "-l", "podtrace.dev/run", "--grace-period=0", "--force", "--wait=true");
+    expect(await leftovers(ns)).toEqual([]);
+  });
+
+  it("gives distinct exit codes and clear errors for bad input", async () => {
+    const missing = await podtrace(["run", "no/such/file.yaml"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("cannot read no/such/file.yaml: no such file");
+
+    const invalid = `/tmp/podtrace-invalid-${process.pid}.yaml`;
+    await writeFile(invalid, "apiVersion: v1\nkind: Pod\nmetadata: [unclosed\n");
+    const yaml = await podtrace(["run", invalid]);
+    expect(yaml.code).toBe(2);
+    expect(yaml.stderr).toMatch(/invalid YAML/);
+
+    const deployment = `/tmp/podtrace-deploy-${process.pid}.yaml`;
+    await writeFile(deployment, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n");
+    const notPod = await podtrace(["run", deployment]);
+    expect(notPod.code).toBe(2);
+    expect(notPod.stderr).toContain("expected apiVersion v1, kind Pod; found apps/v1 Deployment");
+
+    const two = `/tmp/podtrace-two-${process.pid}.yaml`;
+    await writeFile(two, (await readFile("test/fixtures/manifests/one-container.yaml", "utf8")) + "\n---\n" + (await readFile("test/fixtures/manifests/two-app-containers.yaml", "utf8")));
+    const twoDocs = await podtrace(["run", two]);
+    expect(twoDocs.code).toBe(2);
+    expect(twoDocs.stderr).toContain("found 2 documents");
+
+    const flag = await podtrace(["run", "examples/web.yaml", "--no-such-flag"]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("unknown option '--no-such-flag'");
+
+    const badTimeout = await podtrace(["run", "examples/web.yaml", "--timeout", "soon"]);
+    expect(badTimeout.code).toBe(2);
+
+    // Nothing listens on loopback port 1: the cluster is unreachable.
+    const kubeconfig = `/tmp/podtrace-unreachable-${process.pid}.yaml`;
+    await writeFile(
+      kubeconfig,
+      "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
+    );
+    const unreachable = await podtrace(["run", "examples/web.yaml", "--kubeconfig", kubeconfig]);
+    expect(unreachable.code).toBe(3);
+    expect(unreachable.stderr).toMatch(/cannot reach the cluster at https:\/\/127\.0\.0\.1:1/);
+
+    const context = await podtrace(["run", "examples/web.yaml", "--context", "no-such-context"]);
+    expect(context.code).toBe(2);
+    expect(context.stderr).toContain('context "no-such-context" is not in the kubeconfig');
+    expect(await leftovers(ns)).toEqual([]);
+  });
+});

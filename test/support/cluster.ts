@@ -1,0 +1,58 @@
+/**
+ * What the end-to-end tests need of the real cluster: its kubeconfig, kubectl (an
+ * independent witness of what podtrace created and removed), and a namespace per test
+ * file so "nothing left behind" can be checked exactly.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
+
+const exec = promisify(execFile);
+
+export const KUBECONFIG = process.env["PODTRACE_E2E_KUBECONFIG"] ?? process.env["KUBECONFIG"] ?? "/var/lib/podtrace-cluster/admin.kubeconfig";
+
+/** The kubectl built by hack/ (matching the cluster), else whatever is on PATH. */
+export const KUBECTL = (() => {
+  if (process.env["KUBECTL"]) return process.env["KUBECTL"];
+  const cache = process.env["PODTRACE_CACHE"] ?? "/var/cache/podtrace";
+  if (existsSync(cache)) {
+    for (const d of readdirSync(cache).filter((n) => n.startsWith("kube-")).sort().reverse()) {
+      const candidate = `${cache}/${d}/bin/kubectl`;
+      if (existsSync(candidate)) return candidate;
+    }
+  }
+  return "kubectl";
+})();
+
+export async function kubectl(...args: string[]): Promise<string> {
+  const { stdout } = await exec(KUBECTL, ["--kubeconfig", KUBECONFIG, ...args], { maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
+
+export async function kubectlJson<T = Record<string, unknown>>(...args: string[]): Promise<T> {
+  return JSON.parse(await kubectl(...args, "-o", "json")) as T;
+}
+
+/** A fresh namespace for one test file; delete it with deleteNamespace. */
+export async function createNamespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString("hex")}`;
+  await kubectl("create", "namespace", name);
+  // The ServiceAccount admission plugin rejects pods until the default ServiceAccount exists.
+  for (let i = 0; i < 100; i++) {
+    const out = await kubectl("get", "serviceaccount", "default", "-n", name, "--ignore-not-found", "-o", "name");
+    if (out.trim()) return name;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the default ServiceAccount of namespace ${name} never appeared`);
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  await kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found");
+}
+
+/** Pods and Services a podtrace run left in the namespace (it should leave none). */
+export async function leftovers(namespace: string): Promise<string[]> {
+  const out = await kubectl("get", "pods,services", "-n", namespace, "-l", "podtrace.dev/run", "-o", "name");
+  return out.split("\n").filter(Boolean);
+}
