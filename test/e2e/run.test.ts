@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 const schema = JSON.parse(await readFile(new URL("../../schema/timeline.schema.json", import.meta.url), "utf8")) as object;
-const ajv = new Ajv2020({ allErrors: true, strict: true });
+const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
 (addFormats as unknown as (a: Ajv2020) => void)(ajv);
 const validate = ajv.compile(schema);
 

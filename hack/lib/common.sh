@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Shared settings and helpers for the hack/ scripts. Sourced, never run.
+#
+# Everything the local cluster needs lives in two places outside the work tree:
+#   PODTRACE_CACHE  build outputs that survive teardown (binaries, images), keyed by version
+#   PODTRACE_STATE  one cluster's state (certs, etcd data, containerd root, logs, pids);
+#                   removed by hack/local-down-cluster.sh
+
+# Pinned versions. Changing one rebuilds only what depends on it.
+KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+NODE_MAJOR="${NODE_MAJOR:-24}"
+
+PODTRACE_CACHE="${PODTRACE_CACHE:-/var/cache/podtrace}"
+PODTRACE_STATE="${PODTRACE_STATE:-/var/lib/podtrace-cluster}"
+
+KUBE_BIN_DIR="${PODTRACE_CACHE}/kube-${KUBE_VERSION}/bin"
+ETCD_BIN_DIR="${PODTRACE_CACHE}/etcd-${ETCD_VERSION}/bin"
+NODE_PREFIX="${PODTRACE_CACHE}/node${NODE_MAJOR}"
+NODE_BIN_DIR="${NODE_PREFIX}/node_modules/.bin"
+
+# The local registry that serves the test images; loopback only.
+REGISTRY="${REGISTRY:-127.0.0.1:5000}"
+
+# Pod and service networks of the local cluster. The bridge only exists on this host.
+POD_CIDR="${POD_CIDR:-10.88.0.0/16}"
+SERVICE_CIDR="${SERVICE_CIDR:-10.96.0.0/16}"
+CNI_BRIDGE="${CNI_BRIDGE:-podtrace0}"
+NODE_NAME="${NODE_NAME:-podtrace-node}"
+APISERVER_PORT="${APISERVER_PORT:-6443}"
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# step NAME CMD...: run one step and print how long it took, so slow start-ups explain themselves.
+STEP_TIMES=()
+step() {
+  local name="$1"; shift
+  local start end
+  start=$(date +%s.%N)
+  log "==> ${name}"
+  "$@"
+  end=$(date +%s.%N)
+  local took
+  took=$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}')
+  STEP_TIMES+=("${name}: ${took}s")
+  log "    ${name} done in ${took}s"
+}
+
+print_step_times() {
+  local t
+  log "step times:"
+  for t in "${STEP_TIMES[@]}"; do log "  ${t}"; done
+}
+
+require_root() {
+  [[ "$(id -u)" == 0 ]] || die "this script manages containerd, mounts and iptables and must run as root (try: sudo $0)"
+}
+
+# The machine's own outward address: the apiserver must advertise a non-loopback address
+# (the kubernetes Service's Endpoints reject loopback). Nothing is ever sent to it from
+# outside; it is only this host's own interface.
+host_ip() {
+  ip -4 route get 1.1.1.1 2>/dev/null | awk '{for(i=1;i<=NF;i++) if($i=="src"){print $(i+1); exit}}' \
+    || true
+}
+
+# Put Node >= 22 first on PATH: the machine's Node may be older.
+use_node() {
+  if [[ -x "${NODE_BIN_DIR}/node" ]]; then
+    export PATH="${NODE_BIN_DIR}:${PATH}"
+  fi
+}
+
+# Runtime files of the local cluster (sockets, containerd's state): tmpfs, removed by teardown.
+PODTRACE_RUN="${PODTRACE_RUN:-/run/podtrace}"
+CONTAINERD_SOCK="${PODTRACE_RUN}/containerd/containerd.sock"
+# One pid file and one log file per daemon we start, so teardown stops exactly those.
+PID_DIR="${PODTRACE_STATE}/pids"
+LOG_DIR="${PODTRACE_STATE}/logs"
+ADMIN_KUBECONFIG="${PODTRACE_STATE}/admin.kubeconfig"
+# CNI network name: it appears in the comments of any iptables rule the plugins add,
+# which is how teardown recognises rules of ours.
+CNI_NETWORK="${CNI_NETWORK:-podtrace}"
+# The kubelet's cgroupRoot: pods live under /podtrace/kubepods in every cgroup hierarchy,
+# which tells their processes apart from everything else on the machine.
+KUBELET_CGROUP_ROOT="${KUBELET_CGROUP_ROOT:-podtrace}"
+# The registry's storage is a build output: it survives teardown.
+REGISTRY_STORAGE="${PODTRACE_CACHE}/registry"
+
+export PATH="${KUBE_BIN_DIR}:${ETCD_BIN_DIR}:${PATH}"
+
+# The pid recorded for daemon NAME, if that process is still alive and still NAME (a pid
+# can be reused after a crash, and teardown must never signal somebody else's process).
+daemon_pid() {
+  local name="$1" pid argv0 state
+  [[ -f "${PID_DIR}/${name}.pid" ]] || return 1
+  pid="$(<"${PID_DIR}/${name}.pid")"
+  [[ "${pid}" =~ ^[0-9]+$ && -r "/proc/${pid}/cmdline" ]] || return 1
+  # A zombie nobody reaped yet is as good as gone.
+  state="$(awk '/^State:/{print $2}' "/proc/${pid}/status" 2>/dev/null || true)"
+  [[ "${state}" != Z && -n "${state}" ]] || return 1
+  argv0="$(tr '\0' '\n' <"/proc/${pid}/cmdline" 2>/dev/null | head -n1 || true)"
+  [[ "$(basename -- "${argv0}")" == "$(daemon_binary "${name}")" ]] || return 1
+  echo "${pid}"
+}
+
+# The executable's base name for each daemon; the pid file is named after the daemon.
+daemon_binary() {
+  case "$1" in
+    registry) echo docker-registry ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# start_daemon NAME CMD...: start CMD in its own session (so it outlives the calling
+# shell and its terminal), log to LOG_DIR/NAME.log and record its pid.
+start_daemon() {
+  local name="$1"; shift
+  mkdir -p "${PID_DIR}" "${LOG_DIR}"
+  # Not a job-control shell, so setsid execs in the forked child and $! is the daemon itself.
+  setsid "$@" </dev/null >>"${LOG_DIR}/${name}.log" 2>&1 &
+  echo "$!" >"${PID_DIR}/${name}.pid"
+}
+
+# stop_daemon NAME [GRACE_SECONDS]: SIGTERM, wait, then SIGKILL; removes the pid file.
+stop_daemon() {
+  local name="$1" grace="${2:-10}" pid i
+  if pid="$(daemon_pid "${name}")"; then
+    log "stopping ${name} (pid ${pid})"
+    kill -TERM "${pid}" 2>/dev/null || true
+    for ((i = 0; i < grace * 10; i++)); do
+      daemon_pid "${name}" >/dev/null || break
+      sleep 0.1
+    done
+    if daemon_pid "${name}" >/dev/null; then
+      log "${name} did not stop within ${grace}s; sending SIGKILL"
+      kill -KILL "${pid}" 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do
+        daemon_pid "${name}" >/dev/null || break
+        sleep 0.1
+      done
+    fi
+  fi
+  rm -f "${PID_DIR}/${name}.pid"
+}
+
+# wait_for DESCRIPTION TIMEOUT_SECONDS CMD...: poll CMD until it succeeds.
+wait_for() {
+  local what="$1" timeout="$2"; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+registry_serving() {
+  curl -fsS --max-time 2 "http://${REGISTRY}/v2/" >/dev/null 2>&1
+}
