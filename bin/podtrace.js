@@ -7,7 +7,8 @@ if (major < 22 || (major === 22 && minor < 19)) {
   process.exit(2);
 }
 
-const { main } = await import("../dist/podtrace.js");
+// Signals first, before anything is loaded: an interrupt at any moment ends the run
+// through its cleanup, never by killing the process halfway.
 const interrupt = new AbortController();
 let signals = 0;
 for (const signal of ["SIGINT", "SIGTERM"]) {
@@ -21,5 +22,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
     interrupt.abort();
   });
 }
+
+const { main } = await import("../dist/podtrace.js");
 const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }, interrupt.signal);
 process.exit(code);

@@ -131,9 +131,11 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       if (r.status >= 300) throw new BadInputError(`creating Service ${name}: ${apiMessage(r)}`, "fix the Service fields podtrace derives from the pod's container ports");
       serviceCreated = true;
     }
+    if (options.signal.aborted) throw new Error("interrupted before the pod was created");
     options.progress?.("creating pod");
+    // From here the pod may exist even if the response never arrives: clean up by name.
     podCreateSent = true;
-    const created = await client.request("POST", `/api/v1/namespaces/${ns}/pods`, pod, options.signal.aborted ? undefined : AbortSignal.any([options.signal, AbortSignal.timeout(30_000)]));
+    const created = await client.request("POST", `/api/v1/namespaces/${ns}/pods`, pod, AbortSignal.any([options.signal, AbortSignal.timeout(30_000)]));
     record(createObservation("pods", namespace, name, created));
     if (created.status === 401) client.checkAccess(created, `creating pod ${name}`);
     if (created.status >= 300) {

@@ -1,0 +1,280 @@
+/**
+ * podtrace's benchmark against the local cluster: how close its timeline is to the
+ * kubelet's own measure, how soon it says Ready compared with kubectl wait, how far its
+ * watches lag the scheduler, how fast it starts, and whether faults leave anything behind.
+ * Prints a table of figures next to their goals and writes them as JSON. Never part of the
+ * pass/fail tests: figures, not assertions.
+ *
+ *   npm run bench                         (KUBECONFIG defaults to the local cluster)
+ *   BENCH_RUNS=5 BENCH_SIGINT_RUNS=100 BENCH_OUT=bench/results.json npm run bench
+ */
+import { execFile, spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { promisify } from "node:util";
+import { indexObservations } from "../src/core/observed-run.ts";
+import type { Observation, RawObject } from "../src/core/observation.ts";
+import type { Timeline } from "../src/core/timeline.ts";
+import { parseServerTime } from "../src/core/window.ts";
+import { parseRecording } from "../src/trace/recording.ts";
+
+const exec = promisify(execFile);
+const ROOT = new URL("../", import.meta.url).pathname;
+const BIN = `${ROOT}bin/podtrace.js`;
+const KUBECONFIG = process.env["KUBECONFIG"] ?? "/var/lib/podtrace-cluster/admin.kubeconfig";
+const RUNS = Number(process.env["BENCH_RUNS"] ?? 5);
+const SIGINT_RUNS = Number(process.env["BENCH_SIGINT_RUNS"] ?? 100);
+const OUT = process.env["BENCH_OUT"] ?? `${ROOT}bench/results.json`;
+const NS = `podtrace-bench-${process.pid}`;
+const env = { ...process.env, KUBECONFIG, CI: "true", NO_COLOR: "1" };
+
+const KUBECTL = (() => {
+  const cache = process.env["PODTRACE_CACHE"] ?? "/var/cache/podtrace";
+  if (existsSync(cache)) {
+    for (const d of readdirSync(cache).filter((n) => n.startsWith("kube-")).sort().reverse()) {
+      if (existsSync(`${cache}/${d}/bin/kubectl`)) return `${cache}/${d}/bin/kubectl`;
+    }
+  }
+  return "kubectl";
+})();
+
+async function kubectl(...args: string[]): Promise<string> {
+  return (await exec(KUBECTL, ["--kubeconfig", KUBECONFIG, ...args], { maxBuffer: 64 << 20 })).stdout;
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  startedAt: number;
+  endedAt: number;
+  peakRssKiB: number;
+}
+
+/** Run a command; sample its peak RSS (VmHWM) while it runs. */
+function run(cmd: string, args: string[], options: { killAfterMs?: number; onStart?: (pid: number) => void } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const startedAt = Date.now();
+    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let peakRssKiB = 0;
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const sample = setInterval(() => {
+      try {
+        const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
+        if (m) peakRssKiB = Math.max(peakRssKiB, Number(m[1]));
+      } catch {
+        // exited between samples
+      }
+    }, 50);
+    if (options.killAfterMs !== undefined) setTimeout(() => child.kill("SIGINT"), options.killAfterMs);
+    options.onStart?.(child.pid ?? 0);
+    child.on("close", (code) => {
+      clearInterval(sample);
+      resolve({ code, stdout, stderr, startedAt, endedAt: Date.now(), peakRssKiB });
+    });
+  });
+}
+
+function podtrace(args: string[], options: { killAfterMs?: number } = {}): Promise<Run> {
+  return run(process.execPath, [BIN, ...args], options);
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+const median = (values: number[]) => percentile(values, 50);
+
+// --- the kubelet's own measure ----------------------------------------------------------
+
+async function kubeletSums(node: string): Promise<{ sli: number; total: number }> {
+  const text = await kubectl("get", "--raw", `/api/v1/nodes/${node}/proxy/metrics`);
+  const sum = (name: string) => Number(new RegExp(`^${name}_sum(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+  return { sli: sum("kubelet_pod_start_sli_duration_seconds"), total: sum("kubelet_pod_start_total_duration_seconds") };
+}
+
+/**
+ * podtrace's figures defined as the kubelet defines its own: from creationTimestamp (as
+ * stored, whole seconds) to the first status update showing every container running,
+ * as seen on a watch; the SLI also leaves out the span from the first pull's start to the
+ * last pull's end.
+ */
+function podtraceKubeletStyle(observations: Observation[], t: Timeline): { sli: number; total: number } {
+  const run = indexObservations(observations);
+  const created = parseServerTime((run.podCreate?.object["metadata"] as RawObject)["creationTimestamp"])!.ms;
+  const running = run.pods.find((p) => {
+    const statuses = ((p.pod["status"] as RawObject | undefined)?.["containerStatuses"] ?? []) as RawObject[];
+    return statuses.length > 0 && statuses.every((s) => (s["state"] as RawObject | undefined)?.["running"] !== undefined);
+  });
+  const total = (running!.arrivedAt - created) / 1000;
+  const pulls = t.phases.filter((p) => p.kind === "image-pull" && p.status === "done" && !p.details["alreadyPresent"]);
+  const pulling = pulls.length ? (Math.max(...pulls.map((p) => p.end!.offsetMs)) - Math.min(...pulls.map((p) => p.start!.offsetMs))) / 1000 : 0;
+  return { sli: total - pulling, total };
+}
+
+async function accuracy(node: string): Promise<Record<string, unknown>> {
+  const rows: { manifest: string; kubeletTotal: number; podtraceTotal: number; kubeletSli: number; podtraceSli: number }[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    for (const manifest of ["test/fixtures/manifests/one-container.yaml", "bench/manifests/pull-always.yaml"]) {
+      const before = await kubeletSums(node);
+      const r = await podtrace(["run", manifest, "-n", NS, "-o", "json", "--raw"]);
+      if (r.code !== 0) throw new Error(`podtrace run ${manifest} exited ${r.code}: ${r.stderr}`);
+      // The kubelet records the measure as it observes the pod running: give it a moment.
+      await new Promise((res) => setTimeout(res, 500));
+      const after = await kubeletSums(node);
+      const out = JSON.parse(r.stdout) as Timeline & { observations: Observation[] };
+      const ours = podtraceKubeletStyle(out.observations, out);
+      rows.push({ manifest, kubeletTotal: after.total - before.total, podtraceTotal: ours.total, kubeletSli: after.sli - before.sli, podtraceSli: ours.sli });
+    }
+  }
+  const dTotal = rows.map((r) => Math.abs(r.podtraceTotal - r.kubeletTotal) * 1000);
+  const dSli = rows.map((r) => Math.abs(r.podtraceSli - r.kubeletSli) * 1000);
+  return { runs: rows, totalDiffMsMedian: median(dTotal), totalDiffMsMax: Math.max(...dTotal), sliDiffMsMedian: median(dSli), sliDiffMsMax: Math.max(...dSli) };
+}
+
+// --- verdict latency against kubectl wait ---------------------------------------------------
+
+async function verdictLatency(): Promise<Record<string, unknown>> {
+  const deltas: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const recording = `/tmp/podtrace-bench-${process.pid}-${i}.ndjson`;
+    const traced = podtrace(["run", "test/fixtures/manifests/delayed-readiness.yaml", "-n", NS, "--record", recording, "-q"]);
+    // The recording's header names the pod as soon as the run starts.
+    let name = "";
+    for (let tries = 0; tries < 200 && !name; tries++) {
+      try {
+        name = (JSON.parse(readFileSync(recording, "utf8").split("\n")[0] ?? "") as { pod: string }).pod;
+      } catch {
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    }
+    // Start kubectl wait once the pod exists (it fails on a pod that does not exist yet).
+    for (let tries = 0; tries < 200; tries++) {
+      if ((await kubectl("get", "pod", name, "-n", NS, "--ignore-not-found", "-o", "name")).trim()) break;
+    }
+    const waited = await run(KUBECTL, ["--kubeconfig", KUBECONFIG, "wait", "--for=condition=Ready", `pod/${name}`, "-n", NS, "--timeout=120s"]);
+    await traced;
+    const { observations } = parseRecording(readFileSync(recording, "utf8"), recording);
+    const end = observations.find((o) => o.kind === "end");
+    if (waited.code === 0 && end?.kind === "end" && end.reason === "ready") deltas.push(end.arrivedAt - waited.endedAt);
+  }
+  return { podtraceMinusKubectlWaitMs: deltas, medianMs: median(deltas), maxMs: Math.max(...deltas) };
+}
+
+// --- watch lag ------------------------------------------------------------------------------
+
+function watchLag(recordings: string[]): Record<string, unknown> {
+  const lags: number[] = [];
+  for (const file of recordings) {
+    const { observations } = parseRecording(readFileSync(file, "utf8"), file);
+    for (const e of indexObservations(observations).events) {
+      const t = parseServerTime(e.eventTime);
+      if (e.reason === "Scheduled" && t && t.precisionMs < 1) lags.push(e.firstArrivedAt - t.ms);
+    }
+  }
+  return { samples: lags.length, p50Ms: percentile(lags, 50), p99Ms: percentile(lags, 99) };
+}
+
+// --- cold start -----------------------------------------------------------------------------
+
+async function coldStart(): Promise<Record<string, unknown>> {
+  const time = async (cmd: string, args: string[]) => {
+    const walls: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      const started = performance.now();
+      await exec(cmd, args, { env });
+      if (i > 0) walls.push(performance.now() - started);
+    }
+    return median(walls);
+  };
+  const version = await time(process.execPath, [BIN, "--version"]);
+  const help = await time(process.execPath, [BIN, "--help"]);
+  const kubectlVersion = await time(KUBECTL, ["version", "--client"]);
+  return { podtraceVersionMs: version, podtraceHelpMs: help, kubectlVersionClientMs: kubectlVersion, ratioVersion: version / kubectlVersion, ratioHelp: help / kubectlVersion };
+}
+
+// --- faults ---------------------------------------------------------------------------------
+
+async function apiserverRestart(): Promise<Record<string, unknown>> {
+  const started = podtrace(["run", "test/e2e/manifests/slow-init.yaml", "--service", "-n", NS, "-o", "json", "--timeout", "180s"]);
+  await new Promise((res) => setTimeout(res, 3000));
+  await exec("bash", ["hack/restart-daemon.sh", "kube-apiserver", "1"], { cwd: ROOT });
+  const r = await started;
+  const t = JSON.parse(r.stdout) as Timeline;
+  return { exitCode: r.code, phasesDone: t.phases.filter((p) => p.status === "done").length, phases: t.phases.length, leftovers: await leftovers() };
+}
+
+async function leftovers(): Promise<number> {
+  return (await kubectl("get", "pods,services", "-n", NS, "-l", "podtrace.dev/run", "-o", "name")).split("\n").filter(Boolean).length;
+}
+
+async function interrupts(): Promise<Record<string, unknown>> {
+  const codes: Record<string, number> = {};
+  let left = 0;
+  for (let i = 0; i < SIGINT_RUNS; i++) {
+    const r = await podtrace(["run", "examples/web.yaml", "--service", "-n", NS, "-q", "--timeout", "60s"], { killAfterMs: Math.floor(Math.random() * 7000) });
+    codes[String(r.code)] = (codes[String(r.code)] ?? 0) + 1;
+    left += await leftovers();
+  }
+  return { runs: SIGINT_RUNS, exitCodes: codes, objectsLeftBehind: left };
+}
+
+// --- main -------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const node = (await kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")).trim();
+  await kubectl("create", "namespace", NS);
+  for (let i = 0; i < 100 && !(await kubectl("get", "serviceaccount", "default", "-n", NS, "--ignore-not-found", "-o", "name")).trim(); i++) {
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const results: Record<string, unknown> = { machine: machine(), node, startedAt: new Date().toISOString() };
+  try {
+    process.stderr.write("bench: cold start\n");
+    results["coldStart"] = await coldStart();
+    process.stderr.write("bench: accuracy against the kubelet\n");
+    results["accuracy"] = await accuracy(node);
+    process.stderr.write("bench: verdict latency against kubectl wait\n");
+    results["verdictLatency"] = await verdictLatency();
+    results["watchLag"] = watchLag(readdirSync("/tmp").filter((f) => f.startsWith(`podtrace-bench-${process.pid}-`)).map((f) => `/tmp/${f}`));
+    process.stderr.write("bench: kube-apiserver restart mid-run\n");
+    results["apiserverRestart"] = await apiserverRestart();
+    process.stderr.write(`bench: ${SIGINT_RUNS} runs interrupted at random moments\n`);
+    results["interrupts"] = await interrupts();
+  } finally {
+    await kubectl("delete", "namespace", NS, "--wait=false");
+  }
+  writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(table(results));
+  process.stdout.write(`\nfigures written to ${OUT}\n`);
+}
+
+function machine(): string {
+  const cpus = readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length ?? 0;
+  const memKiB = Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
+  return `${cpus} cores, ${Math.round(memKiB / 1048576)} GiB, Node ${process.version}`;
+}
+
+function table(r: Record<string, unknown>): string {
+  const g = (path: string): number => path.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown>)?.[k], r) as number;
+  const ms = (v: number) => `${v.toFixed(1)} ms`;
+  const rows: [string, string, string, boolean][] = [
+    ["accuracy: total vs kubelet (median / max |diff|)", `${ms(g("accuracy.totalDiffMsMedian"))} / ${ms(g("accuracy.totalDiffMsMax"))}`, "<= 100 ms", g("accuracy.totalDiffMsMax") <= 100],
+    ["accuracy: SLI vs kubelet (median / max |diff|)", `${ms(g("accuracy.sliDiffMsMedian"))} / ${ms(g("accuracy.sliDiffMsMax"))}`, "<= 100 ms", g("accuracy.sliDiffMsMax") <= 100],
+    ["verdict latency: podtrace - kubectl wait (median / max)", `${ms(g("verdictLatency.medianMs"))} / ${ms(g("verdictLatency.maxMs"))}`, "<= 50 ms", g("verdictLatency.maxMs") <= 50],
+    ["watch lag, scheduler events (p50 / p99)", `${ms(g("watchLag.p50Ms"))} / ${ms(g("watchLag.p99Ms"))}`, "p50 <= 20 ms", g("watchLag.p50Ms") <= 20],
+    ["cold start: --version / kubectl version --client", `${ms(g("coldStart.podtraceVersionMs"))} / ${ms(g("coldStart.kubectlVersionClientMs"))} = ${g("coldStart.ratioVersion").toFixed(2)}x`, "<= 1.5x", g("coldStart.ratioVersion") <= 1.5],
+    ["cold start: --help / kubectl version --client", `${ms(g("coldStart.podtraceHelpMs"))} = ${g("coldStart.ratioHelp").toFixed(2)}x`, "<= 1.5x", g("coldStart.ratioHelp") <= 1.5],
+    ["kube-apiserver restart mid-run: exit, phases done", `exit ${g("apiserverRestart.exitCode")}, ${g("apiserverRestart.phasesDone")}/${g("apiserverRestart.phases")}, ${g("apiserverRestart.leftovers")} left`, "exit 0, all done", g("apiserverRestart.exitCode") === 0 && g("apiserverRestart.phasesDone") === g("apiserverRestart.phases")],
+    ["random SIGINT runs: objects left behind", `${g("interrupts.objectsLeftBehind")} after ${g("interrupts.runs")} runs`, "0", g("interrupts.objectsLeftBehind") === 0],
+  ];
+  const w = Math.max(...rows.map((x) => x[0].length));
+  const v = Math.max(...rows.map((x) => x[1].length));
+  return [`podtrace benchmark on ${String(r["machine"])}`, ...rows.map(([name, value, goal, met]) => `${name.padEnd(w)}  ${value.padEnd(v)}  goal ${goal.padEnd(16)} ${met ? "met" : "NOT met"}`)].join("\n") + "\n";
+}
+
+await main();
