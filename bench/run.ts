@@ -14,6 +14,7 @@ import { promisify } from "node:util";
 import { indexObservations } from "../src/core/observed-run.ts";
 import type { Observation, RawObject } from "../src/core/observation.ts";
 import type { Timeline } from "../src/core/timeline.ts";
+import { percentile, type PodSetTimeline } from "../src/core/pod-set.ts";
 import { parseServerTime } from "../src/core/window.ts";
 import { parseRecording } from "../src/trace/recording.ts";
 
@@ -58,8 +59,11 @@ function run(cmd: string, args: string[], options: { killAfterMs?: number; onSta
     let stdout = "";
     let stderr = "";
     let peakRssKiB = 0;
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    // Decode as streams: a multi-byte character may be split across chunks.
+    child.stdout.setEncoding("utf8");
+    child.stderr.setEncoding("utf8");
+    child.stdout.on("data", (d: string) => (stdout += d));
+    child.stderr.on("data", (d: string) => (stderr += d));
     const sample = setInterval(() => {
       try {
         const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
@@ -79,13 +83,6 @@ function run(cmd: string, args: string[], options: { killAfterMs?: number; onSta
 
 function podtrace(args: string[], options: { killAfterMs?: number } = {}): Promise<Run> {
   return run(process.execPath, [BIN, ...args], options);
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
 }
 
 const median = (values: number[]) => percentile(values, 50);
@@ -198,6 +195,32 @@ async function coldStart(): Promise<Record<string, unknown>> {
   return { podtraceVersionMs: version, podtraceHelpMs: help, kubectlVersionClientMs: kubectlVersion, ratioVersion: version / kubectlVersion, ratioHelp: help / kubectlVersion };
 }
 
+// --- many pods ---------------------------------------------------------------------------
+
+async function manyPods(replicas: number): Promise<Record<string, unknown>> {
+  const r = await podtrace(["run", "bench/manifests/replica.yaml", "--replicas", String(replicas), "-n", NS, "-o", "json", "--timeout", "10m"]);
+  const set = JSON.parse(r.stdout) as PodSetTimeline;
+  // The summary must agree with the per-pod timelines it was made from.
+  const ready = set.pods.map((t) => t.readyAfterMs).filter((v): v is number => v !== null);
+  const row = set.summary.find((s) => s.phase === "ready (from submit)");
+  const agrees = row !== undefined && row.p50Ms === percentile(ready, 50) && row.p99Ms === percentile(ready, 99) && row.count === ready.length;
+  const phase = (id: string) => set.summary.find((s) => s.phase === id);
+  return {
+    replicas,
+    exitCode: r.code,
+    ready: set.ready,
+    wallMs: r.endedAt - r.startedAt,
+    peakRssMiB: r.peakRssKiB / 1024,
+    readyP50Ms: row?.p50Ms,
+    readyP90Ms: row?.p90Ms,
+    readyP99Ms: row?.p99Ms,
+    schedulingP99Ms: phase("scheduling")?.p99Ms,
+    sandboxP99Ms: phase("sandbox")?.p99Ms,
+    summaryAgreesWithPods: agrees,
+    leftovers: await leftovers(),
+  };
+}
+
 // --- faults ---------------------------------------------------------------------------------
 
 async function apiserverRestart(): Promise<Record<string, unknown>> {
@@ -241,6 +264,10 @@ async function main(): Promise<void> {
     process.stderr.write("bench: verdict latency against kubectl wait\n");
     results["verdictLatency"] = await verdictLatency();
     results["watchLag"] = watchLag(readdirSync("/tmp").filter((f) => f.startsWith(`podtrace-bench-${process.pid}-`)).map((f) => `/tmp/${f}`));
+    for (const n of [50, 100]) {
+      process.stderr.write(`bench: ${n} pods in one run\n`);
+      results[`pods${n}`] = await manyPods(n);
+    }
     process.stderr.write("bench: kube-apiserver restart mid-run\n");
     results["apiserverRestart"] = await apiserverRestart();
     process.stderr.write(`bench: ${SIGINT_RUNS} runs interrupted at random moments\n`);
@@ -269,6 +296,8 @@ function table(r: Record<string, unknown>): string {
     ["watch lag, scheduler events (p50 / p99)", `${ms(g("watchLag.p50Ms"))} / ${ms(g("watchLag.p99Ms"))}`, "p50 <= 20 ms", g("watchLag.p50Ms") <= 20],
     ["cold start: --version / kubectl version --client", `${ms(g("coldStart.podtraceVersionMs"))} / ${ms(g("coldStart.kubectlVersionClientMs"))} = ${g("coldStart.ratioVersion").toFixed(2)}x`, "<= 1.5x", g("coldStart.ratioVersion") <= 1.5],
     ["cold start: --help / kubectl version --client", `${ms(g("coldStart.podtraceHelpMs"))} = ${g("coldStart.ratioHelp").toFixed(2)}x`, "<= 1.5x", g("coldStart.ratioHelp") <= 1.5],
+    ["50 pods: ready, p50/p99 to Ready, peak RSS", `${g("pods50.ready")}/50, ${ms(g("pods50.readyP50Ms"))} / ${ms(g("pods50.readyP99Ms"))}, ${g("pods50.peakRssMiB").toFixed(0)} MiB`, "RSS < 150 MB", g("pods50.ready") === 50 && g("pods50.peakRssMiB") * 1.048576 < 150 && r["pods50"] !== undefined && (r["pods50"] as Record<string, unknown>)["summaryAgreesWithPods"] === true],
+    ["100 pods: ready, p50/p99 to Ready, peak RSS", `${g("pods100.ready")}/100, ${ms(g("pods100.readyP50Ms"))} / ${ms(g("pods100.readyP99Ms"))}, ${g("pods100.peakRssMiB").toFixed(0)} MiB`, "RSS < 150 MB", g("pods100.ready") === 100 && g("pods100.peakRssMiB") * 1.048576 < 150 && (r["pods100"] as Record<string, unknown>)["summaryAgreesWithPods"] === true],
     ["kube-apiserver restart mid-run: exit, phases done", `exit ${g("apiserverRestart.exitCode")}, ${g("apiserverRestart.phasesDone")}/${g("apiserverRestart.phases")}, ${g("apiserverRestart.leftovers")} left`, "exit 0, all done", g("apiserverRestart.exitCode") === 0 && g("apiserverRestart.phasesDone") === g("apiserverRestart.phases")],
     ["random SIGINT runs: objects left behind", `${g("interrupts.objectsLeftBehind")} after ${g("interrupts.runs")} runs`, "0", g("interrupts.objectsLeftBehind") === 0],
   ];

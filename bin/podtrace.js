@@ -25,4 +25,6 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 
 const { main } = await import("../dist/podtrace.js");
 const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }, interrupt.signal);
+// Output to a pipe may still be queued: let it drain before the process ends.
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write("", resolve))));
 process.exit(code);

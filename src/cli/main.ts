@@ -43,6 +43,7 @@ export async function main(argv: readonly string[], io: IOStreams, signal?: Abor
     .option("--context <name>", "kubeconfig context to use")
     .option("-n, --namespace <ns>", "namespace (default: the manifest's, then the context's, then default)")
     .option("--timeout <duration>", "give up when not Ready after this long (e.g. 90s, 5m)", "5m")
+    .option("--replicas <n>", "create n copies of the pod and report percentiles per phase", "1")
     .addOption(new Option("-o, --output <format>", "output format").choices(["table", "json", "junit"]).default("table"))
     .option("--keep", "leave the pod (and Service) in place for inspection", false)
     .option("--record <file>", "save the raw observed stream for podtrace replay")
@@ -61,6 +62,8 @@ export async function main(argv: readonly string[], io: IOStreams, signal?: Abor
       const { parseDurationFlag } = await import("../core/thresholds.ts");
       const timeoutMs = parseDurationFlag(String(opts["timeout"]));
       if (timeoutMs === null || timeoutMs <= 0) throw new BadInputError(`--timeout ${String(opts["timeout"])}: not a duration`, "use e.g. 90s, 5m or 120");
+      const replicas = Number(opts["replicas"]);
+      if (!Number.isInteger(replicas) || replicas < 1 || replicas > 1000) throw new BadInputError(`--replicas ${String(opts["replicas"])}: expected a whole number from 1 to 1000`);
       const repeats = Number(opts["failAfter"]);
       if (!Number.isInteger(repeats) || repeats < 1) throw new BadInputError(`--fail-after ${String(opts["failAfter"])}: expected a whole number >= 1`);
       code = await run(
@@ -69,6 +72,7 @@ export async function main(argv: readonly string[], io: IOStreams, signal?: Abor
           kubeconfig: opts["kubeconfig"] as string | undefined,
           context: opts["context"] as string | undefined,
           namespace: opts["namespace"] as string | undefined,
+          replicas,
           timeoutMs,
           output: checkOutput(String(opts["output"])),
           keep: opts["keep"] === true,
@@ -76,7 +80,6 @@ export async function main(argv: readonly string[], io: IOStreams, signal?: Abor
           service: opts["service"] === true,
           raw: opts["raw"] === true,
           quiet: opts["quiet"] === true,
-          verbose,
           color: opts["color"] as boolean | undefined,
           failFast: { immediate: opts["failFast"] === true, repeats },
           thresholds: await thresholds(opts["max"] as string[]),

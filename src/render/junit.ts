@@ -6,13 +6,27 @@ import { create } from "xmlbuilder2";
 import type { Timeline } from "../core/timeline.ts";
 import { formatDuration } from "./format.ts";
 
-export function renderJunit(t: Timeline): string {
+/** JUnit XML for one or more pods' timelines: one test suite per pod. */
+export function renderJunit(timelines: Timeline | readonly Timeline[]): string {
+  const list = Array.isArray(timelines) ? timelines : [timelines as Timeline];
+  const root = create({ version: "1.0", encoding: "UTF-8" }).ele("testsuites", { name: "podtrace" });
+  let tests = 0;
+  let failures = 0;
+  for (const t of list) {
+    const counts = addSuite(root, t);
+    tests += counts.tests;
+    failures += counts.failures;
+  }
+  root.att({ tests: String(tests), failures: String(failures) });
+  return root.end({ prettyPrint: true }) + "\n";
+}
+
+function addSuite(root: ReturnType<ReturnType<typeof create>["ele"]>, t: Timeline): { tests: number; failures: number } {
   const suiteName = `podtrace ${t.pod.namespace}/${t.pod.name}`;
   const phases = t.phases.filter((p) => p.status !== "not-applicable");
   const over = new Map((t.verdict.thresholds ?? []).map((v) => [v.phase, v]));
   let failures = 0;
   let skipped = 0;
-  const root = create({ version: "1.0", encoding: "UTF-8" }).ele("testsuites", { name: "podtrace" });
   const suite = root.ele("testsuite", {
     name: suiteName,
     timestamp: t.submittedAt ?? "",
@@ -43,8 +57,7 @@ export function renderJunit(t: Timeline): string {
     totalCase.ele("failure", { message: `ready after ${formatDuration(total.actualMs)}, limit ${formatDuration(total.limitMs)}`, type: "threshold" });
   }
   suite.att({ tests: String(phases.length + 1), failures: String(failures), errors: "0", skipped: String(skipped) });
-  root.att({ tests: String(phases.length + 1), failures: String(failures) });
-  return root.end({ prettyPrint: true }) + "\n";
+  return { tests: phases.length + 1, failures };
 }
 
 function seconds(ms: number): string {

@@ -17,7 +17,10 @@ export interface RecordingHeader {
   server: string;
   serverVersion: string | null;
   namespace: string;
+  /** The pod's name, or with --replicas the prefix of the pods' names. */
   pod: string;
+  /** How many copies of the pod the run created (absent in single-pod recordings of older versions). */
+  replicas?: number;
   /** The manifest as submitted (after naming), so a replay can show what was traced. */
   manifest: Record<string, unknown>;
 }

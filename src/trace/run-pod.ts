@@ -1,20 +1,22 @@
 /**
- * One traced run: create the pod (and its Service), watch it, its Events and its
- * EndpointSlices until it is Ready, fails, times out or is interrupted, then read what
- * would be lost and clean up everything created. The observed stream is the result; the
- * timeline is computed from it by the pure core.
+ * One traced run: create the pod (or --replicas copies of it, and a Service), watch the
+ * pods, their Events and EndpointSlices until they are Ready, fail, time out or are
+ * interrupted, then read what deletion would lose and clean up everything created. The
+ * observed stream is the result; timelines are computed from it by the pure core.
+ *
+ * The number of watches is constant: one per kind of object, whatever the number of pods.
  */
 import { BadInputError, ClusterAccessError } from "../cli/errors.ts";
 import { correlate } from "../core/correlate.ts";
 import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
 import { asRecord, indexObservations, str } from "../core/observed-run.ts";
 import type { EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
+import { podOf, splitByPod } from "../core/pod-set.ts";
 import { containerStatus, containersInStartOrder, lastSnapshot } from "../core/pod-status.ts";
-import type { Timeline } from "../core/timeline.ts";
 import { apiMessage, KubeClient, watchTransport, type ApiResponse } from "../kube/client.ts";
 import { watch, type WatchItem } from "../kube/watch.ts";
 import { clientNow } from "./clock.ts";
-import { namePod } from "./pod-naming.ts";
+import { namePods, RUN_LABEL } from "./pod-naming.ts";
 import type { RecordingWriter } from "./recording.ts";
 import { selects, serviceFor } from "./services.ts";
 
@@ -23,6 +25,8 @@ export interface TraceOptions {
   manifest: RawObject;
   /** --namespace, when given. */
   namespace?: string | undefined;
+  /** How many copies of the pod to create (--replicas); 1 by default. */
+  replicas?: number | undefined;
   timeoutMs: number;
   keep: boolean;
   service: boolean;
@@ -32,41 +36,51 @@ export interface TraceOptions {
   recorder?: RecordingWriter | undefined;
   /** Called with what is being waited on, for the spinner. */
   progress?: (text: string) => void;
-  /** Called for diagnostics (-v). */
-  debug?: (text: string) => void;
   version: string;
 }
 
 export interface TraceResult {
+  /** The run's name: the pod's, or the prefix of the pods' names with --replicas. */
   name: string;
+  runId: string;
   namespace: string;
+  pods: string[];
   observations: Observation[];
-  timeline: Timeline;
   /** What could not be cleaned up, for the user to remove by hand. */
   leftovers: string[];
   kept: boolean;
 }
 
+/** How many create requests are in flight at once with --replicas. */
+const CREATE_CONCURRENCY = 8;
+
 export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const { client } = options;
-  const named = namePod(options.manifest, options.namespace, client.namespace);
-  const { name, namespace, pod } = named;
+  const replicas = options.replicas ?? 1;
+  const named = namePods(options.manifest, options.namespace, client.namespace, replicas);
+  const { name, namespace, runId } = named;
+  const podNames = new Set(named.pods.map((p) => p.name));
+  const single = replicas === 1;
+  const template = named.pods[0]!.pod;
   const ns = encodeURIComponent(namespace);
   const serverVersion = await getServerVersion(client);
-  const podLabels = asRecord(asRecord(pod["metadata"])["labels"]);
+  const podLabels = asRecord(asRecord(template["metadata"])["labels"]);
 
-  // Services that already select the pod, plus the one --service creates.
+  // Services that already select the pods, plus the one --service creates.
   const serviceList = await client.request("GET", `/api/v1/namespaces/${ns}/services`);
   client.checkAccess(serviceList, `listing Services in namespace ${namespace}`);
   const selecting = serviceList.status === 200 ? asArrayOf(serviceList.body["items"]).filter((s) => selects(s, podLabels)) : [];
   const serviceNames = selecting.map((s) => str(asRecord(s["metadata"])["name"]));
-  const ownService = options.service ? serviceFor(pod, name, named.runId) : null;
+  const ownService = options.service ? serviceFor(template, name, runId) : null;
   if (ownService) serviceNames.push(name);
 
   const observations: Observation[] = [];
   let changed: () => void = () => undefined;
   let changedPromise = new Promise<void>((r) => (changed = r));
   const record = (o: Observation) => {
+    // With many pods the Events watch sees the whole namespace: keep only ours.
+    const pod = podOf(o);
+    if (pod !== null && !podNames.has(pod)) return;
     observations.push(o);
     options.recorder?.write(o);
     changed();
@@ -80,15 +94,16 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     serverVersion,
     namespace,
     pod: name,
-    manifest: pod,
+    replicas,
+    manifest: template,
   });
 
   const watches = new AbortController();
-  const connected = new Map<WatchedResource, Promise<void>>();
+  const connected: Promise<void>[] = [];
   const watchers: Promise<void>[] = [];
   const startWatch = (resource: WatchedResource, path: string, params: Record<string, string>) => {
     let markConnected: () => void = () => undefined;
-    connected.set(resource, new Promise<void>((r) => (markConnected = r)));
+    connected.push(new Promise<void>((r) => (markConnected = r)));
     const stream = watch({ transport: watchTransport(client), path, params, signal: watches.signal });
     watchers.push(
       (async () => {
@@ -106,9 +121,11 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       })(),
     );
   };
-  startWatch("pods", `/api/v1/namespaces/${ns}/pods`, { fieldSelector: `metadata.name=${name}` });
-  startWatch("events", `/api/v1/namespaces/${ns}/events`, { fieldSelector: `involvedObject.name=${name}` });
-  startWatch("events.k8s.io", `/apis/events.k8s.io/v1/namespaces/${ns}/events`, { fieldSelector: `regarding.name=${name}` });
+  // One pod: server-side selectors keep the streams to that pod. Many: one stream per kind,
+  // filtered here, so the number of watches does not grow with the number of pods.
+  startWatch("pods", `/api/v1/namespaces/${ns}/pods`, single ? { fieldSelector: `metadata.name=${name}` } : { labelSelector: `${RUN_LABEL}=${runId}` });
+  startWatch("events", `/api/v1/namespaces/${ns}/events`, single ? { fieldSelector: `involvedObject.name=${name}` } : {});
+  startWatch("events.k8s.io", `/apis/events.k8s.io/v1/namespaces/${ns}/events`, single ? { fieldSelector: `regarding.name=${name}` } : {});
   if (serviceNames.length) {
     startWatch("endpointslices", `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
       labelSelector: `kubernetes.io/service-name in (${serviceNames.join(",")})`,
@@ -116,7 +133,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   }
   // Watches start from their list's resourceVersion, so nothing is missed either way;
   // waiting for the streams to be open keeps the first arrivals prompt.
-  await Promise.race([Promise.all(connected.values()), delay(10_000)]);
+  await Promise.race([Promise.all(connected), delay(10_000)]);
 
   const leftovers: string[] = [];
   let podCreateSent = false;
@@ -132,20 +149,18 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       serviceCreated = true;
     }
     if (options.signal.aborted) throw new Error("interrupted before the pod was created");
-    options.progress?.("creating pod");
-    // From here the pod may exist even if the response never arrives: clean up by name.
+    options.progress?.(single ? "creating pod" : `creating ${replicas} pods`);
+    // From here pods may exist even if a response never arrives: clean up by label.
     podCreateSent = true;
-    const created = await client.request("POST", `/api/v1/namespaces/${ns}/pods`, pod, AbortSignal.any([options.signal, AbortSignal.timeout(30_000)]));
-    record(createObservation("pods", namespace, name, created));
-    if (created.status === 401) client.checkAccess(created, `creating pod ${name}`);
-    if (created.status >= 300) {
-      // Rejected: the verdict carries the API's words; nothing was created.
-      podCreateSent = created.status === 409 || created.status >= 500;
+    const rejected = await createPods(client, ns, namespace, named.pods, options.signal, record);
+    if (rejected) {
+      // Rejected: the verdict carries the API's words.
+      if (rejected.status === 401) client.checkAccess(rejected, `creating pod ${name}`);
       end = "failed";
-      endDetail = `rejected: ${apiMessage(created)}`;
+      endDetail = `rejected: ${apiMessage(rejected)}`;
     } else {
       ({ end, endDetail } = await waitForOutcome(options, observations, () => changedPromise));
-      await readBeforeDeletion(client, namespace, name, observations, record);
+      await readBeforeDeletion(client, namespace, single ? name : null, observations, record);
     }
   } catch (err) {
     end = options.signal.aborted ? "interrupted" : "error";
@@ -158,20 +173,44 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   }
   record({ kind: "end", arrivedAt: clientNow(), reason: end, ...(endDetail ? { detail: endDetail } : {}) });
   await cleanup();
-  return { name, namespace, observations, timeline: correlate(observations), leftovers, kept: options.keep };
+  return { name, runId, namespace, pods: named.pods.map((p) => p.name), observations, leftovers, kept: options.keep };
 
   async function cleanup(): Promise<void> {
     try {
       if (!options.keep) {
         options.progress?.("cleaning up");
-        if (podCreateSent) await deleteAndConfirm(client, `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, `pod ${namespace}/${name}`, leftovers, observations);
-        if (serviceCreated) await deleteAndConfirm(client, `/api/v1/namespaces/${ns}/services/${encodeURIComponent(name)}`, `service ${namespace}/${name}`, leftovers, observations);
+        if (podCreateSent) await deletePods(client, namespace, runId, [...podNames], leftovers);
+        if (serviceCreated) await deleteService(client, namespace, name, leftovers);
       }
     } finally {
       watches.abort();
       await Promise.allSettled(watchers);
     }
   }
+}
+
+/** Create the pods, a few at a time; the first rejection stops the rest. */
+async function createPods(
+  client: KubeClient,
+  ns: string,
+  namespace: string,
+  pods: { name: string; pod: RawObject }[],
+  signal: AbortSignal,
+  record: (o: Observation) => void,
+): Promise<ApiResponse | null> {
+  let rejected: ApiResponse | null = null;
+  let next = 0;
+  const worker = async () => {
+    while (next < pods.length && !rejected && !signal.aborted) {
+      const { name, pod } = pods[next++]!;
+      const r = await client.request("POST", `/api/v1/namespaces/${ns}/pods`, pod, AbortSignal.any([signal, AbortSignal.timeout(30_000)]));
+      record(createObservation("pods", namespace, name, r));
+      if (r.status >= 300) rejected ??= r;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, pods.length) }, worker));
+  if (signal.aborted) throw new Error("interrupted while creating pods");
+  return rejected;
 }
 
 async function waitForOutcome(
@@ -184,75 +223,109 @@ async function waitForOutcome(
     if (options.signal.aborted) resolve();
     options.signal.addEventListener("abort", () => resolve(), { once: true });
   });
-  let lastProgress = "";
   for (;;) {
-    const t = correlate(observations);
-    if (t.verdict.outcome === "ready") return { end: "ready", endDetail: "" };
-    const reason = failFastReason(indexObservations(observations), options.failFast);
-    if (reason) return { end: "failed", endDetail: reason };
-    const waiting = t.phases.find((p) => p.status !== "done" && p.status !== "not-applicable");
-    const progress = waiting ? `waiting for ${waiting.label}` : "waiting";
-    if (progress !== lastProgress) options.progress?.(progress);
-    lastProgress = progress;
+    const streams = [...splitByPod(observations)];
+    let ready = 0;
+    let waitingFor = "";
+    for (const [pod, stream] of streams) {
+      const t = correlate(stream);
+      if (t.verdict.outcome === "ready") {
+        ready++;
+        continue;
+      }
+      const reason = failFastReason(indexObservations(stream), options.failFast);
+      if (reason) return { end: "failed", endDetail: streams.length > 1 ? `${pod}: ${reason}` : reason };
+      const open = t.phases.find((p) => p.status !== "done" && p.status !== "not-applicable");
+      waitingFor ||= open?.label ?? "startup";
+    }
+    if (ready === streams.length) return { end: "ready", endDetail: "" };
+    options.progress?.(streams.length > 1 ? `${ready}/${streams.length} ready, waiting for ${waitingFor}` : `waiting for ${waitingFor}`);
     if (options.signal.aborted) return { end: "interrupted", endDetail: "interrupted" };
     const remaining = deadline - clientNow();
     if (remaining <= 0) return { end: "timeout", endDetail: `not Ready within ${Math.round(options.timeoutMs / 1000)}s` };
     await Promise.race([nextChange(), delay(Math.min(remaining, 1000)), aborted]);
+    // Let the sockets be read first: an arrival is stamped when its bytes are read, so
+    // correlating before reading what has already come would make arrivals late.
+    await new Promise((resolve) => setImmediate(resolve));
+    // Many pods change often: look again at most every 100 ms, not at every event.
+    if (streams.length > 1) await delay(100);
   }
 }
 
 /**
- * Read what deletion would lose: every Event of the pod as stored now (a watch may not
+ * Read what deletion would lose: every Event of the pods as stored now (a watch may not
  * have delivered the newest yet), and the log tail of containers that stopped.
  */
-async function readBeforeDeletion(client: KubeClient, namespace: string, name: string, observations: Observation[], record: (o: Observation) => void): Promise<void> {
+async function readBeforeDeletion(client: KubeClient, namespace: string, onlyPod: string | null, observations: Observation[], record: (o: Observation) => void): Promise<void> {
   const ns = encodeURIComponent(namespace);
-  const events = await client.request("GET", `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${name}`)}`).catch(() => null);
+  const selector = onlyPod ? `?fieldSelector=${encodeURIComponent(`involvedObject.name=${onlyPod}`)}` : "";
+  const events = await client.request("GET", `/api/v1/namespaces/${ns}/events${selector}`).catch(() => null);
   if (events?.status === 200) {
     const arrivedAt = clientNow();
     for (const e of asArrayOf(events.body["items"])) record({ kind: "watch", resource: "events", type: "SYNC", arrivedAt, object: withoutManagedFields(e) });
   }
-  const pod = lastSnapshot(indexObservations(observations).pods)?.pod;
-  if (!pod) return;
-  for (const c of containersInStartOrder(pod)) {
-    const status = containerStatus(pod, c);
-    const state = asRecord(status?.["state"]);
-    const terminated = asRecord(state["terminated"]);
-    const restarted = typeof status?.["restartCount"] === "number" && (status["restartCount"] as number) > 0;
-    const failedNow = typeof terminated["exitCode"] === "number" && terminated["exitCode"] !== 0;
-    if (!failedNow && !restarted) continue;
-    const previous = !failedNow && restarted;
-    const path = `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}/log?container=${encodeURIComponent(c.name)}&tailLines=20${previous ? "&previous=true" : ""}`;
-    const log = await client.request("GET", path).catch(() => null);
-    if (log?.status === 200) record({ kind: "log", arrivedAt: clientNow(), pod: name, container: c.name, previous, text: log.text });
+  for (const [name, stream] of splitByPod(observations)) {
+    const pod = lastSnapshot(indexObservations(stream).pods)?.pod;
+    if (!pod) continue;
+    for (const c of containersInStartOrder(pod)) {
+      const status = containerStatus(pod, c);
+      const terminated = asRecord(asRecord(status?.["state"])["terminated"]);
+      const restarted = typeof status?.["restartCount"] === "number" && (status["restartCount"] as number) > 0;
+      const failedNow = typeof terminated["exitCode"] === "number" && terminated["exitCode"] !== 0;
+      if (!failedNow && !restarted) continue;
+      const previous = !failedNow && restarted;
+      const path = `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}/log?container=${encodeURIComponent(c.name)}&tailLines=20${previous ? "&previous=true" : ""}`;
+      const log = await client.request("GET", path).catch(() => null);
+      if (log?.status === 200) record({ kind: "log", arrivedAt: clientNow(), pod: name, container: c.name, previous, text: log.text });
+    }
   }
 }
 
-/** Delete an object and wait until it is gone; what stays is reported, never hidden. */
-async function deleteAndConfirm(client: KubeClient, path: string, what: string, leftovers: string[], observations: Observation[]): Promise<void> {
-  // Grace period 0: the object is ours, created seconds ago; waiting for a graceful stop
-  // would only make every run slower.
+/**
+ * Delete the run's pods and wait until they are gone; what stays is reported, never
+ * hidden. Grace period 0: the pods are ours, created seconds ago; waiting for a graceful
+ * stop would only make every run slower.
+ */
+async function deletePods(client: KubeClient, namespace: string, runId: string, names: string[], leftovers: string[]): Promise<void> {
+  const ns = encodeURIComponent(namespace);
   const body = { kind: "DeleteOptions", apiVersion: "v1", gracePeriodSeconds: 0, propagationPolicy: "Background" };
-  let r: ApiResponse;
-  try {
-    r = await client.request("DELETE", path, body);
-  } catch (err) {
-    leftovers.push(`${what}: delete failed (${(err as Error).message}); remove it with: kubectl delete ${what.split(" ")[0]} ${what.split(" ")[1]?.split("/")[1]} -n ${what.split(" ")[1]?.split("/")[0]}`);
-    return;
+  const failed: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < names.length) {
+      const name = names[next++]!;
+      const r = await client.request("DELETE", `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, body).catch((err: Error) => err);
+      if (r instanceof Error) failed.push(`pod ${namespace}/${name}: delete failed (${r.message})`);
+      else if (r.status >= 300 && r.status !== 404) failed.push(`pod ${namespace}/${name}: delete failed (${apiMessage(r)})`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, names.length) }, worker));
+  const remaining = await waitUntilGone(client, `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(`${RUN_LABEL}=${runId}`)}`);
+  leftovers.push(...failed);
+  if (remaining.length) leftovers.push(`pods still present 30s after deletion: ${remaining.join(", ")}; remove them with: kubectl delete pods -n ${namespace} -l ${RUN_LABEL}=${runId}`);
+}
+
+async function deleteService(client: KubeClient, namespace: string, name: string, leftovers: string[]): Promise<void> {
+  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(name)}`;
+  const r = await client.request("DELETE", path).catch((err: Error) => err);
+  if (r instanceof Error || (r.status >= 300 && r.status !== 404)) {
+    leftovers.push(`service ${namespace}/${name}: delete failed (${r instanceof Error ? r.message : apiMessage(r)}); remove it with: kubectl delete service ${name} -n ${namespace}`);
   }
-  if (r.status === 404) return;
-  if (r.status >= 300) {
-    leftovers.push(`${what}: delete failed (${apiMessage(r)})`);
-    return;
-  }
+}
+
+/** Poll a list until it is empty (30 s at most); returns the names still there. */
+async function waitUntilGone(client: KubeClient, listPath: string): Promise<string[]> {
   const until = clientNow() + 30_000;
+  let names: string[] = [];
   while (clientNow() < until) {
-    const check = await client.request("GET", path).catch(() => null);
-    if (check?.status === 404) return;
+    const r = await client.request("GET", listPath).catch(() => null);
+    if (r?.status === 200) {
+      names = asArrayOf(r.body["items"]).map((o) => str(asRecord(o["metadata"])["name"]));
+      if (names.length === 0) return [];
+    }
     await delay(200);
   }
-  leftovers.push(`${what}: still present 30s after deletion`);
-  void observations;
+  return names;
 }
 
 function recordItem(record: (o: Observation) => void, resource: WatchedResource, item: WatchItem): void {

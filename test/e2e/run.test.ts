@@ -112,6 +112,31 @@ describe("podtrace run", () => {
     expect(await leftovers(ns)).toEqual([]);
   });
 
+  it("traces many copies of a pod with a constant number of watches", async () => {
+    const r = await podtrace(["run", "test/fixtures/manifests/five-replicas.yaml", "--replicas", "12", "--service", "-n", ns, "-o", "json", "--raw", "--timeout", "180s"]);
+    expect(r.stderr).not.toMatch(/ERROR/);
+    expect(r.code).toBe(0);
+    const set = JSON.parse(r.stdout) as { replicas: number; ready: number; summary: { phase: string; count: number; p50Ms: number; p99Ms: number }[]; pods: Timeline[]; observations: { kind: string; status?: string; resource?: string }[] };
+    expect(validate(set), JSON.stringify(validate.errors)).toBe(true);
+    expect(set.replicas).toBe(12);
+    expect(set.ready).toBe(12);
+    expect(new Set(set.pods.map((t) => t.pod.name)).size).toBe(12);
+    for (const t of set.pods) {
+      expect(t.verdict.outcome).toBe("ready");
+      expect(t.phases.find((p) => p.kind === "endpoints")?.status).toBe("done");
+    }
+    const ready = set.summary.find((s) => s.phase === "ready (from submit)")!;
+    expect(ready.count).toBe(12);
+    const readyTimes = set.pods.map((t) => t.readyAfterMs!).sort((a, b) => a - b);
+    expect(ready.p50Ms).toBe(readyTimes[5]);
+    expect(ready.p99Ms).toBe(readyTimes[11]);
+    // One watch per kind of object (pods, two Events APIs, EndpointSlices), not per pod.
+    const firstCreate = set.observations.findIndex((o) => o.kind === "create" && o.resource === "pods");
+    const connectedBefore = set.observations.slice(0, firstCreate).filter((o) => o.kind === "watch-status" && o.status === "connected");
+    expect(connectedBefore.map((o) => o.resource).sort()).toEqual(["endpointslices", "events", "events.k8s.io", "pods"]);
+    expect(await leftovers(ns)).toEqual([]);
+  });
+
   it("keeps the pod with --keep and says how to delete it", async () => {
     const r = await podtrace(["run", "test/fixtures/manifests/one-container.yaml", "-n", ns, "--keep", "-q"]);
     expect(r.code).toBe(0);

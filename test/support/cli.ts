@@ -35,9 +35,12 @@ export function start(args: string[], env: Record<string, string> = {}): Running
   let stdout = "";
   let stderr = "";
   const watchers: { pattern: RegExp; resolve: () => void }[] = [];
-  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => {
-    stderr += d.toString();
+  // Decode as streams: a multi-byte character may be split across chunks.
+  child.stdout!.setEncoding("utf8");
+  child.stderr!.setEncoding("utf8");
+  child.stdout!.on("data", (d: string) => (stdout += d));
+  child.stderr!.on("data", (d: string) => {
+    stderr += d;
     for (const w of watchers.splice(0)) {
       if (w.pattern.test(stderr)) w.resolve();
       else watchers.push(w);

@@ -1,12 +1,29 @@
-/** Choosing the renderer for -o, and --quiet's single verdict line. */
+/**
+ * From a run's observations to what is printed and the exit code: the correlation of one
+ * pod or of many (--replicas), thresholds, the renderer chosen with -o, --quiet's single
+ * verdict line. Shared by run and replay, so a replay prints exactly what the run did.
+ */
+import pc from "picocolors";
+import { correlate } from "../../core/correlate.ts";
 import type { Observation } from "../../core/observation.ts";
+import { correlatePodSet, type PodSetTimeline } from "../../core/pod-set.ts";
+import { applyThresholds, type Threshold } from "../../core/thresholds.ts";
 import type { Timeline } from "../../core/timeline.ts";
 import { renderJson } from "../../render/json.ts";
 import { renderJunit } from "../../render/junit.ts";
+import { renderPodSetTable } from "../../render/pod-set.ts";
 import { renderTable, verdictLine } from "../../render/table.ts";
-import pc from "picocolors";
+import { ExitCode } from "../errors.ts";
 
 export type OutputFormat = "table" | "json" | "junit";
+
+export type Traced = { kind: "pod"; timeline: Timeline } | { kind: "set"; set: PodSetTimeline };
+
+export function analyse(observations: readonly Observation[], replicas: number, thresholds: readonly Threshold[]): Traced {
+  if (replicas <= 1) return { kind: "pod", timeline: applyThresholds(correlate(observations), thresholds) };
+  const set = correlatePodSet(observations);
+  return { kind: "set", set: { ...set, pods: set.pods.map((t) => applyThresholds(t, thresholds)) } };
+}
 
 export interface RenderOptions {
   color: boolean;
@@ -15,13 +32,51 @@ export interface RenderOptions {
   observations?: readonly Observation[] | undefined;
 }
 
-export function render(t: Timeline, format: OutputFormat, options: RenderOptions): string {
+export function render(traced: Traced, format: OutputFormat, options: RenderOptions): string {
+  const c = pc.createColors(options.color);
+  if (traced.kind === "set") {
+    const { set } = traced;
+    switch (format) {
+      case "json":
+        return `${JSON.stringify(options.observations ? { ...set, observations: options.observations } : set, null, 2)}\n`;
+      case "junit":
+        return renderJunit(set.pods);
+      case "table":
+        return options.quiet ? `${set.ready === set.replicas ? c.green("✓") : c.red("✗")} ${set.ready}/${set.replicas} pods Ready\n` : renderPodSetTable(set, { color: options.color });
+    }
+  }
+  const t = traced.timeline;
   switch (format) {
     case "json":
       return renderJson(t, options.observations);
     case "junit":
       return renderJunit(t);
     case "table":
-      return options.quiet ? `${verdictLine(t, pc.createColors(options.color))}\n` : renderTable(t, { color: options.color, kept: options.kept });
+      return options.quiet ? `${verdictLine(t, c)}\n` : renderTable(t, { color: options.color, kept: options.kept });
   }
+}
+
+export function exitCodeFor(traced: Traced, observations: readonly Observation[]): number {
+  const timelines = traced.kind === "pod" ? [traced.timeline] : traced.set.pods;
+  const codes = timelines.map((t) => exitCodeForPod(t, observations));
+  // The most serious code wins: access, input, interrupted, not ready, slow, ready.
+  for (const code of [ExitCode.ClusterAccess, ExitCode.BadInput, ExitCode.Interrupted, ExitCode.NotReady, ExitCode.ThresholdExceeded]) {
+    if (codes.includes(code)) return code;
+  }
+  return timelines.length ? ExitCode.Ready : ExitCode.NotReady;
+}
+
+function exitCodeForPod(t: Timeline, observations: readonly Observation[]): number {
+  const v = t.verdict;
+  if (v.outcome === "ready") return v.thresholds?.length ? ExitCode.ThresholdExceeded : ExitCode.Ready;
+  if (v.outcome === "interrupted") return ExitCode.Interrupted;
+  if (v.outcome === "rejected") {
+    const create = observations.find((o) => o.kind === "create" && o.resource === "pods" && o.name === t.pod.name);
+    const status = create?.kind === "create" ? create.status : 0;
+    // Forbidden by RBAC is a matter of access; invalid fields, a missing namespace or an
+    // exhausted quota are matters of the input.
+    if ((status === 401 || status === 403) && !/quota/i.test(v.causes.join(" "))) return ExitCode.ClusterAccess;
+    return ExitCode.BadInput;
+  }
+  return ExitCode.NotReady;
 }

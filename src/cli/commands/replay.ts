@@ -1,11 +1,9 @@
 /** `podtrace replay <recording>`: render a recorded run offline, exactly as it ran. */
-import { correlate } from "../../core/correlate.ts";
-import { applyThresholds, type Threshold } from "../../core/thresholds.ts";
+import type { Threshold } from "../../core/thresholds.ts";
 import { readRecording } from "../../trace/recording.ts";
 import type { IOStreams } from "../io.ts";
 import { useColor } from "../io.ts";
-import { render, type OutputFormat } from "./output.ts";
-import { exitCodeFor } from "./run.ts";
+import { analyse, exitCodeFor, render, type OutputFormat } from "./output.ts";
 
 export interface ReplayOptions {
   file: string;
@@ -18,7 +16,7 @@ export interface ReplayOptions {
 
 export async function replay(options: ReplayOptions, io: IOStreams): Promise<number> {
   const recording = await readRecording(options.file);
-  const timeline = applyThresholds(correlate(recording.observations), options.thresholds);
-  io.stdout.write(render(timeline, options.output, { color: useColor(io, options.color), kept: true, quiet: options.quiet, observations: options.raw ? recording.observations : undefined }));
-  return exitCodeFor(timeline, recording.observations);
+  const traced = analyse(recording.observations, recording.header.replicas ?? 1, options.thresholds);
+  io.stdout.write(render(traced, options.output, { color: useColor(io, options.color), kept: true, quiet: options.quiet, observations: options.raw ? recording.observations : undefined }));
+  return exitCodeFor(traced, recording.observations);
 }

@@ -1,25 +1,26 @@
 /**
- * `podtrace run <pod.yaml>`: trace one pod's startup on the cluster and print its timeline.
+ * `podtrace run <pod.yaml>`: trace one pod's startup (or --replicas copies) on the cluster
+ * and print the timeline.
  */
-import { ExitCode, BadInputError } from "../errors.ts";
+import { BadInputError } from "../errors.ts";
 import type { IOStreams } from "../io.ts";
 import { useColor } from "../io.ts";
 import { createStatus } from "../status.ts";
-import { applyThresholds, type Threshold } from "../../core/thresholds.ts";
+import type { Threshold } from "../../core/thresholds.ts";
 import type { FailFastPolicy } from "../../core/fail-fast.ts";
-import type { Timeline } from "../../core/timeline.ts";
-import type { Observation } from "../../core/observation.ts";
 import { KubeClient } from "../../kube/client.ts";
 import { readPodManifest } from "../../kube/manifest.ts";
 import { tracePod } from "../../trace/run-pod.ts";
 import { RecordingWriter } from "../../trace/recording.ts";
-import { render, type OutputFormat } from "./output.ts";
+import { RUN_LABEL } from "../../trace/pod-naming.ts";
+import { analyse, exitCodeFor, render, type OutputFormat } from "./output.ts";
 
 export interface RunOptions {
   file: string;
   kubeconfig?: string | undefined;
   context?: string | undefined;
   namespace?: string | undefined;
+  replicas: number;
   timeoutMs: number;
   output: OutputFormat;
   keep: boolean;
@@ -27,7 +28,6 @@ export interface RunOptions {
   service: boolean;
   raw: boolean;
   quiet: boolean;
-  verbose: boolean;
   color?: boolean | undefined;
   failFast: FailFastPolicy;
   thresholds: Threshold[];
@@ -46,6 +46,7 @@ export async function run(options: RunOptions, io: IOStreams): Promise<number> {
       client,
       manifest,
       namespace: options.namespace,
+      replicas: options.replicas,
       timeoutMs: options.timeoutMs,
       keep: options.keep,
       service: options.service,
@@ -59,28 +60,14 @@ export async function run(options: RunOptions, io: IOStreams): Promise<number> {
     status.stop();
     await recorder?.close();
   }
-  const timeline = applyThresholds(result.timeline, options.thresholds);
-  io.stdout.write(render(timeline, options.output, { color: useColor(io, options.color), kept: result.kept, quiet: options.quiet, observations: options.raw ? result.observations : undefined }));
-  if (result.kept) io.stderr.write(`podtrace: kept pod ${result.namespace}/${result.name}${options.service ? " and its Service" : ""} (--keep); delete with: kubectl delete pod,service -n ${result.namespace} -l podtrace.dev/run=${result.name.split("-").at(-1)}\n`);
+  const traced = analyse(result.observations, options.replicas, options.thresholds);
+  io.stdout.write(render(traced, options.output, { color: useColor(io, options.color), kept: result.kept, quiet: options.quiet, observations: options.raw ? result.observations : undefined }));
+  if (result.kept) {
+    io.stderr.write(`podtrace: kept ${result.pods.length === 1 ? `pod ${result.namespace}/${result.name}` : `${result.pods.length} pods ${result.namespace}/${result.name}-*`}${options.service ? " and the Service" : ""} (--keep); delete with: kubectl delete pod,service -n ${result.namespace} -l ${RUN_LABEL}=${result.runId}\n`);
+  }
   for (const l of result.leftovers) io.stderr.write(`podtrace: WARNING: not cleaned up: ${l}\n`);
   if (options.record) io.stderr.write(`podtrace: recorded the run to ${options.record} (replay with: podtrace replay ${options.record})\n`);
-  return exitCodeFor(timeline, result.observations);
-}
-
-export function exitCodeFor(t: Timeline, observations: readonly Observation[]): number {
-  const v = t.verdict;
-  if (v.outcome === "ready") return v.thresholds?.length ? ExitCode.ThresholdExceeded : ExitCode.Ready;
-  if (v.outcome === "interrupted") return ExitCode.Interrupted;
-  if (v.outcome === "rejected") {
-    const create = observations.find((o) => o.kind === "create" && o.resource === "pods");
-    const status = create?.kind === "create" ? create.status : 0;
-    const message = v.causes.join(" ");
-    // Forbidden by RBAC is a matter of access; invalid fields, a missing namespace or an
-    // exhausted quota are matters of the input.
-    if ((status === 401 || status === 403) && !/exceeded quota|quota/i.test(message)) return ExitCode.ClusterAccess;
-    return ExitCode.BadInput;
-  }
-  return ExitCode.NotReady;
+  return exitCodeFor(traced, result.observations);
 }
 
 export function checkOutput(value: string): OutputFormat {

@@ -1,0 +1,31 @@
+/**
+ * The table for a run of many pods (--replicas): percentiles per phase over the pods, then
+ * one line per pod that did not become Ready, with its verdict.
+ */
+import Table from "cli-table3";
+import pc from "picocolors";
+import type { PodSetTimeline } from "../core/pod-set.ts";
+import { verdictLine } from "./table.ts";
+import { formatDuration } from "./format.ts";
+
+export function renderPodSetTable(set: PodSetTimeline, options: { color: boolean }): string {
+  const c = options.color ? pc : pc.createColors(false);
+  const table = new Table({
+    head: ["phase", "pods", "p50", "p90", "p99", "max"],
+    style: { head: options.color ? ["bold"] : [], border: options.color ? ["grey"] : [], compact: true },
+    chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
+  });
+  for (const s of set.summary) {
+    table.push([s.phase, String(s.count), formatDuration(s.p50Ms), formatDuration(s.p90Ms), formatDuration(s.p99Ms), formatDuration(s.maxMs)]);
+  }
+  const notReady = set.pods.filter((t) => t.verdict.outcome !== "ready" || t.verdict.thresholds?.length);
+  const first = set.pods[0];
+  const lines = [
+    `${set.replicas} pods ${first ? `${first.pod.namespace}/${first.pod.name.replace(/-\d+$/, "")}-*` : ""}`,
+    table.toString(),
+    set.ready === set.replicas ? c.green(`✓ ${set.ready}/${set.replicas} pods Ready`) : c.red(`✗ ${set.ready}/${set.replicas} pods Ready`),
+    ...notReady.slice(0, 20).map((t) => `  ${t.pod.name}: ${verdictLine(t, c)}`),
+    ...(notReady.length > 20 ? [`  ... and ${notReady.length - 20} more (see -o json)`] : []),
+  ];
+  return lines.join("\n") + "\n";
+}
