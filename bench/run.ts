@@ -31,7 +31,10 @@ const env = { ...process.env, KUBECONFIG, CI: "true", NO_COLOR: "1" };
 const KUBECTL = (() => {
   const cache = process.env["PODTRACE_CACHE"] ?? "/var/cache/podtrace";
   if (existsSync(cache)) {
-    for (const d of readdirSync(cache).filter((n) => n.startsWith("kube-")).sort().reverse()) {
+    for (const d of readdirSync(cache)
+      .filter((n) => n.startsWith("kube-"))
+      .sort()
+      .reverse()) {
       if (existsSync(`${cache}/${d}/bin/kubectl`)) return `${cache}/${d}/bin/kubectl`;
     }
   }
@@ -110,7 +113,9 @@ function podtraceKubeletStyle(observations: Observation[], t: Timeline): { sli: 
   });
   const total = (running!.arrivedAt - created) / 1000;
   const pulls = t.phases.filter((p) => p.kind === "image-pull" && p.status === "done" && !p.details["alreadyPresent"]);
-  const pulling = pulls.length ? (Math.max(...pulls.map((p) => p.end!.offsetMs)) - Math.min(...pulls.map((p) => p.start!.offsetMs))) / 1000 : 0;
+  const pulling = pulls.length
+    ? (Math.max(...pulls.map((p) => p.end!.offsetMs)) - Math.min(...pulls.map((p) => p.start!.offsetMs))) / 1000
+    : 0;
   return { sli: total - pulling, total };
 }
 
@@ -126,12 +131,24 @@ async function accuracy(node: string): Promise<Record<string, unknown>> {
       const after = await kubeletSums(node);
       const out = JSON.parse(r.stdout) as Timeline & { observations: Observation[] };
       const ours = podtraceKubeletStyle(out.observations, out);
-      rows.push({ manifest, kubeletTotal: after.total - before.total, podtraceTotal: ours.total, kubeletSli: after.sli - before.sli, podtraceSli: ours.sli });
+      rows.push({
+        manifest,
+        kubeletTotal: after.total - before.total,
+        podtraceTotal: ours.total,
+        kubeletSli: after.sli - before.sli,
+        podtraceSli: ours.sli,
+      });
     }
   }
   const dTotal = rows.map((r) => Math.abs(r.podtraceTotal - r.kubeletTotal) * 1000);
   const dSli = rows.map((r) => Math.abs(r.podtraceSli - r.kubeletSli) * 1000);
-  return { runs: rows, totalDiffMsMedian: median(dTotal), totalDiffMsMax: Math.max(...dTotal), sliDiffMsMedian: median(dSli), sliDiffMsMax: Math.max(...dSli) };
+  return {
+    runs: rows,
+    totalDiffMsMedian: median(dTotal),
+    totalDiffMsMax: Math.max(...dTotal),
+    sliDiffMsMedian: median(dSli),
+    sliDiffMsMax: Math.max(...dSli),
+  };
 }
 
 // --- verdict latency against kubectl wait ---------------------------------------------------
@@ -154,7 +171,16 @@ async function verdictLatency(): Promise<Record<string, unknown>> {
     for (let tries = 0; tries < 200; tries++) {
       if ((await kubectl("get", "pod", name, "-n", NS, "--ignore-not-found", "-o", "name")).trim()) break;
     }
-    const waited = await run(KUBECTL, ["--kubeconfig", KUBECONFIG, "wait", "--for=condition=Ready", `pod/${name}`, "-n", NS, "--timeout=120s"]);
+    const waited = await run(KUBECTL, [
+      "--kubeconfig",
+      KUBECONFIG,
+      "wait",
+      "--for=condition=Ready",
+      `pod/${name}`,
+      "-n",
+      NS,
+      "--timeout=120s",
+    ]);
     await traced;
     const { observations } = parseRecording(readFileSync(recording, "utf8"), recording);
     const end = observations.find((o) => o.kind === "end");
@@ -192,18 +218,36 @@ async function coldStart(): Promise<Record<string, unknown>> {
   const version = await time(process.execPath, [BIN, "--version"]);
   const help = await time(process.execPath, [BIN, "--help"]);
   const kubectlVersion = await time(KUBECTL, ["version", "--client"]);
-  return { podtraceVersionMs: version, podtraceHelpMs: help, kubectlVersionClientMs: kubectlVersion, ratioVersion: version / kubectlVersion, ratioHelp: help / kubectlVersion };
+  return {
+    podtraceVersionMs: version,
+    podtraceHelpMs: help,
+    kubectlVersionClientMs: kubectlVersion,
+    ratioVersion: version / kubectlVersion,
+    ratioHelp: help / kubectlVersion,
+  };
 }
 
 // --- many pods ---------------------------------------------------------------------------
 
 async function manyPods(replicas: number): Promise<Record<string, unknown>> {
-  const r = await podtrace(["run", "bench/manifests/replica.yaml", "--replicas", String(replicas), "-n", NS, "-o", "json", "--timeout", "10m"]);
+  const r = await podtrace([
+    "run",
+    "bench/manifests/replica.yaml",
+    "--replicas",
+    String(replicas),
+    "-n",
+    NS,
+    "-o",
+    "json",
+    "--timeout",
+    "10m",
+  ]);
   const set = JSON.parse(r.stdout) as PodSetTimeline;
   // The summary must agree with the per-pod timelines it was made from.
   const ready = set.pods.map((t) => t.readyAfterMs).filter((v): v is number => v !== null);
   const row = set.summary.find((s) => s.phase === "ready (from submit)");
-  const agrees = row !== undefined && row.p50Ms === percentile(ready, 50) && row.p99Ms === percentile(ready, 99) && row.count === ready.length;
+  const agrees =
+    row !== undefined && row.p50Ms === percentile(ready, 50) && row.p99Ms === percentile(ready, 99) && row.count === ready.length;
   const phase = (id: string) => set.summary.find((s) => s.phase === id);
   return {
     replicas,
@@ -229,7 +273,12 @@ async function apiserverRestart(): Promise<Record<string, unknown>> {
   await exec("bash", ["hack/restart-daemon.sh", "kube-apiserver", "1"], { cwd: ROOT });
   const r = await started;
   const t = JSON.parse(r.stdout) as Timeline;
-  return { exitCode: r.code, phasesDone: t.phases.filter((p) => p.status === "done").length, phases: t.phases.length, leftovers: await leftovers() };
+  return {
+    exitCode: r.code,
+    phasesDone: t.phases.filter((p) => p.status === "done").length,
+    phases: t.phases.length,
+    leftovers: await leftovers(),
+  };
 }
 
 async function leftovers(): Promise<number> {
@@ -240,7 +289,9 @@ async function interrupts(): Promise<Record<string, unknown>> {
   const codes: Record<string, number> = {};
   let left = 0;
   for (let i = 0; i < SIGINT_RUNS; i++) {
-    const r = await podtrace(["run", "examples/web.yaml", "--service", "-n", NS, "-q", "--timeout", "60s"], { killAfterMs: Math.floor(Math.random() * 7000) });
+    const r = await podtrace(["run", "examples/web.yaml", "--service", "-n", NS, "-q", "--timeout", "60s"], {
+      killAfterMs: Math.floor(Math.random() * 7000),
+    });
     codes[String(r.code)] = (codes[String(r.code)] ?? 0) + 1;
     left += await leftovers();
   }
@@ -252,7 +303,11 @@ async function interrupts(): Promise<Record<string, unknown>> {
 async function main(): Promise<void> {
   const node = (await kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")).trim();
   await kubectl("create", "namespace", NS);
-  for (let i = 0; i < 100 && !(await kubectl("get", "serviceaccount", "default", "-n", NS, "--ignore-not-found", "-o", "name")).trim(); i++) {
+  for (
+    let i = 0;
+    i < 100 && !(await kubectl("get", "serviceaccount", "default", "-n", NS, "--ignore-not-found", "-o", "name")).trim();
+    i++
+  ) {
     await new Promise((res) => setTimeout(res, 100));
   }
   const results: Record<string, unknown> = { machine: machine(), node, startedAt: new Date().toISOString() };
@@ -263,7 +318,11 @@ async function main(): Promise<void> {
     results["accuracy"] = await accuracy(node);
     process.stderr.write("bench: verdict latency against kubectl wait\n");
     results["verdictLatency"] = await verdictLatency();
-    results["watchLag"] = watchLag(readdirSync("/tmp").filter((f) => f.startsWith(`podtrace-bench-${process.pid}-`)).map((f) => `/tmp/${f}`));
+    results["watchLag"] = watchLag(
+      readdirSync("/tmp")
+        .filter((f) => f.startsWith(`podtrace-bench-${process.pid}-`))
+        .map((f) => `/tmp/${f}`),
+    );
     for (const n of [50, 100]) {
       process.stderr.write(`bench: ${n} pods in one run\n`);
       results[`pods${n}`] = await manyPods(n);
@@ -290,20 +349,82 @@ function table(r: Record<string, unknown>): string {
   const g = (path: string): number => path.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown>)?.[k], r) as number;
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   const rows: [string, string, string, boolean][] = [
-    ["accuracy: total vs kubelet (median / max |diff|)", `${ms(g("accuracy.totalDiffMsMedian"))} / ${ms(g("accuracy.totalDiffMsMax"))}`, "<= 100 ms", g("accuracy.totalDiffMsMax") <= 100],
-    ["accuracy: SLI vs kubelet (median / max |diff|)", `${ms(g("accuracy.sliDiffMsMedian"))} / ${ms(g("accuracy.sliDiffMsMax"))}`, "<= 100 ms", g("accuracy.sliDiffMsMax") <= 100],
-    ["verdict latency: podtrace - kubectl wait (median / max)", `${ms(g("verdictLatency.medianMs"))} / ${ms(g("verdictLatency.maxMs"))}`, "<= 50 ms", g("verdictLatency.maxMs") <= 50],
-    ["watch lag, scheduler events (p50 / p99)", `${ms(g("watchLag.p50Ms"))} / ${ms(g("watchLag.p99Ms"))}`, "p50 <= 20 ms", g("watchLag.p50Ms") <= 20],
-    ["cold start: --version / kubectl version --client", `${ms(g("coldStart.podtraceVersionMs"))} / ${ms(g("coldStart.kubectlVersionClientMs"))} = ${g("coldStart.ratioVersion").toFixed(2)}x`, "<= 1.5x", g("coldStart.ratioVersion") <= 1.5],
-    ["cold start: --help / kubectl version --client", `${ms(g("coldStart.podtraceHelpMs"))} = ${g("coldStart.ratioHelp").toFixed(2)}x`, "<= 1.5x", g("coldStart.ratioHelp") <= 1.5],
-    ["50 pods: ready, p50/p99 to Ready, peak RSS", `${g("pods50.ready")}/50, ${ms(g("pods50.readyP50Ms"))} / ${ms(g("pods50.readyP99Ms"))}, ${g("pods50.peakRssMiB").toFixed(0)} MiB`, "RSS < 150 MB", g("pods50.ready") === 50 && g("pods50.peakRssMiB") * 1.048576 < 150 && r["pods50"] !== undefined && (r["pods50"] as Record<string, unknown>)["summaryAgreesWithPods"] === true],
-    ["100 pods: ready, p50/p99 to Ready, peak RSS", `${g("pods100.ready")}/100, ${ms(g("pods100.readyP50Ms"))} / ${ms(g("pods100.readyP99Ms"))}, ${g("pods100.peakRssMiB").toFixed(0)} MiB`, "RSS < 150 MB", g("pods100.ready") === 100 && g("pods100.peakRssMiB") * 1.048576 < 150 && (r["pods100"] as Record<string, unknown>)["summaryAgreesWithPods"] === true],
-    ["kube-apiserver restart mid-run: exit, phases done", `exit ${g("apiserverRestart.exitCode")}, ${g("apiserverRestart.phasesDone")}/${g("apiserverRestart.phases")}, ${g("apiserverRestart.leftovers")} left`, "exit 0, all done", g("apiserverRestart.exitCode") === 0 && g("apiserverRestart.phasesDone") === g("apiserverRestart.phases")],
-    ["random SIGINT runs: objects left behind", `${g("interrupts.objectsLeftBehind")} after ${g("interrupts.runs")} runs`, "0", g("interrupts.objectsLeftBehind") === 0],
+    [
+      "accuracy: total vs kubelet (median / max |diff|)",
+      `${ms(g("accuracy.totalDiffMsMedian"))} / ${ms(g("accuracy.totalDiffMsMax"))}`,
+      "<= 100 ms",
+      g("accuracy.totalDiffMsMax") <= 100,
+    ],
+    [
+      "accuracy: SLI vs kubelet (median / max |diff|)",
+      `${ms(g("accuracy.sliDiffMsMedian"))} / ${ms(g("accuracy.sliDiffMsMax"))}`,
+      "<= 100 ms",
+      g("accuracy.sliDiffMsMax") <= 100,
+    ],
+    [
+      "verdict latency: podtrace - kubectl wait (median / max)",
+      `${ms(g("verdictLatency.medianMs"))} / ${ms(g("verdictLatency.maxMs"))}`,
+      "<= 50 ms",
+      g("verdictLatency.maxMs") <= 50,
+    ],
+    [
+      "watch lag, scheduler events (p50 / p99)",
+      `${ms(g("watchLag.p50Ms"))} / ${ms(g("watchLag.p99Ms"))}`,
+      "p50 <= 20 ms",
+      g("watchLag.p50Ms") <= 20,
+    ],
+    [
+      "cold start: --version / kubectl version --client",
+      `${ms(g("coldStart.podtraceVersionMs"))} / ${ms(g("coldStart.kubectlVersionClientMs"))} = ${g("coldStart.ratioVersion").toFixed(2)}x`,
+      "<= 1.5x",
+      g("coldStart.ratioVersion") <= 1.5,
+    ],
+    [
+      "cold start: --help / kubectl version --client",
+      `${ms(g("coldStart.podtraceHelpMs"))} = ${g("coldStart.ratioHelp").toFixed(2)}x`,
+      "<= 1.5x",
+      g("coldStart.ratioHelp") <= 1.5,
+    ],
+    [
+      "50 pods: ready, p50/p99 to Ready, peak RSS",
+      `${g("pods50.ready")}/50, ${ms(g("pods50.readyP50Ms"))} / ${ms(g("pods50.readyP99Ms"))}, ${g("pods50.peakRssMiB").toFixed(0)} MiB`,
+      "RSS < 150 MB",
+      g("pods50.ready") === 50 &&
+        g("pods50.peakRssMiB") * 1.048576 < 150 &&
+        r["pods50"] !== undefined &&
+        (r["pods50"] as Record<string, unknown>)["summaryAgreesWithPods"] === true,
+    ],
+    [
+      "100 pods: ready, p50/p99 to Ready, peak RSS",
+      `${g("pods100.ready")}/100, ${ms(g("pods100.readyP50Ms"))} / ${ms(g("pods100.readyP99Ms"))}, ${g("pods100.peakRssMiB").toFixed(0)} MiB`,
+      "RSS < 150 MB",
+      g("pods100.ready") === 100 &&
+        g("pods100.peakRssMiB") * 1.048576 < 150 &&
+        (r["pods100"] as Record<string, unknown>)["summaryAgreesWithPods"] === true,
+    ],
+    [
+      "kube-apiserver restart mid-run: exit, phases done",
+      `exit ${g("apiserverRestart.exitCode")}, ${g("apiserverRestart.phasesDone")}/${g("apiserverRestart.phases")}, ${g("apiserverRestart.leftovers")} left`,
+      "exit 0, all done",
+      g("apiserverRestart.exitCode") === 0 && g("apiserverRestart.phasesDone") === g("apiserverRestart.phases"),
+    ],
+    [
+      "random SIGINT runs: objects left behind",
+      `${g("interrupts.objectsLeftBehind")} after ${g("interrupts.runs")} runs`,
+      "0",
+      g("interrupts.objectsLeftBehind") === 0,
+    ],
   ];
   const w = Math.max(...rows.map((x) => x[0].length));
   const v = Math.max(...rows.map((x) => x[1].length));
-  return [`podtrace benchmark on ${String(r["machine"])}`, ...rows.map(([name, value, goal, met]) => `${name.padEnd(w)}  ${value.padEnd(v)}  goal ${goal.padEnd(16)} ${met ? "met" : "NOT met"}`)].join("\n") + "\n";
+  return (
+    [
+      `podtrace benchmark on ${String(r["machine"])}`,
+      ...rows.map(
+        ([name, value, goal, met]) => `${name.padEnd(w)}  ${value.padEnd(v)}  goal ${goal.padEnd(16)} ${met ? "met" : "NOT met"}`,
+      ),
+    ].join("\n") + "\n"
+  );
 }
 
 await main();

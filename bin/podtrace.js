@@ -3,7 +3,9 @@
 // bundled CLI and is the only place that exits the process.
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 19)) {
-  process.stderr.write(`ERROR: podtrace needs Node.js 22.19 or newer; this is ${process.version}\n  install Node 24 LTS, or run bash hack/install-deps.sh and put its Node first on PATH\n`);
+  process.stderr.write(
+    `ERROR: podtrace needs Node.js 22.19 or newer; this is ${process.version}\n  install Node 24 LTS, or run bash hack/install-deps.sh and put its Node first on PATH\n`,
+  );
   process.exit(2);
 }
 
@@ -24,7 +26,11 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 const { main } = await import("../dist/podtrace.js");
-const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }, interrupt.signal);
+const code = await main(
+  process.argv.slice(2),
+  { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env },
+  interrupt.signal,
+);
 // Output to a pipe may still be queued: let it drain before the process ends.
 await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write("", resolve))));
 process.exit(code);

@@ -61,11 +61,14 @@ export async function main(argv: readonly string[], io: IOStreams, signal?: Abor
       const { run, checkOutput } = await import("./commands/run.ts");
       const { parseDurationFlag } = await import("../core/thresholds.ts");
       const timeoutMs = parseDurationFlag(String(opts["timeout"]));
-      if (timeoutMs === null || timeoutMs <= 0) throw new BadInputError(`--timeout ${String(opts["timeout"])}: not a duration`, "use e.g. 90s, 5m or 120");
+      if (timeoutMs === null || timeoutMs <= 0)
+        throw new BadInputError(`--timeout ${String(opts["timeout"])}: not a duration`, "use e.g. 90s, 5m or 120");
       const replicas = Number(opts["replicas"]);
-      if (!Number.isInteger(replicas) || replicas < 1 || replicas > 1000) throw new BadInputError(`--replicas ${String(opts["replicas"])}: expected a whole number from 1 to 1000`);
+      if (!Number.isInteger(replicas) || replicas < 1 || replicas > 1000)
+        throw new BadInputError(`--replicas ${String(opts["replicas"])}: expected a whole number from 1 to 1000`);
       const repeats = Number(opts["failAfter"]);
-      if (!Number.isInteger(repeats) || repeats < 1) throw new BadInputError(`--fail-after ${String(opts["failAfter"])}: expected a whole number >= 1`);
+      if (!Number.isInteger(repeats) || repeats < 1)
+        throw new BadInputError(`--fail-after ${String(opts["failAfter"])}: expected a whole number >= 1`);
       code = await run(
         {
           file,
@@ -160,4 +163,3 @@ function report(err: unknown, io: IOStreams, verbose: boolean): number {
   if (verbose) io.stderr.write(`${(err as Error)?.stack ?? ""}\n`);
   return ExitCode.Internal;
 }
-

@@ -25,18 +25,10 @@ import {
 import { parsePulledMessage } from "./pulled-message.ts";
 import type { Boundary, ClockEstimate, Phase, PhaseKind, Timeline } from "./timeline.ts";
 import { diagnose } from "./verdict.ts";
-import {
-  arrivalSignal,
-  notBefore,
-  parseServerTime,
-  place,
-  stampSignal,
-  type Placement,
-  type Signal,
-} from "./window.ts";
+import { arrivalSignal, notBefore, parseServerTime, place, stampSignal, type Placement, type Signal } from "./window.ts";
 
 /** A placed boundary before it is expressed relative to submit; settled in place. */
-interface Mark extends Placement {}
+type Mark = Placement;
 
 /** A phase whose boundaries are still marks: turned into a Phase once the chain settled. */
 interface DraftPhase {
@@ -96,7 +88,9 @@ class Correlation {
           ])
         : null;
     const submitMark: Mark | null =
-      submitted !== null ? { at: submitted, earliest: submitted, latest: submitted, sources: ["create request sent"], inconsistent: false } : null;
+      submitted !== null
+        ? { at: submitted, earliest: submitted, latest: submitted, sources: ["create request sent"], inconsistent: false }
+        : null;
     phases.push(this.phase("admission", "admission", submitMark, created));
 
     // created -> scheduled.
@@ -113,10 +107,16 @@ class Correlation {
     // event marks it and the status update that shows it often lags the first container
     // event; settle() bounds it by that event.
     const ipSnapshot = firstSnapshot(this.run.pods, (p) => podIP(p) !== "");
-    const readyToStart = this.conditionSignals("PodReadyToStartContainers", (p) => str(condition(p, "PodReadyToStartContainers")?.["status"]) === "True", true);
+    const readyToStart = this.conditionSignals(
+      "PodReadyToStartContainers",
+      (p) => str(condition(p, "PodReadyToStartContainers")?.["status"]) === "True",
+      true,
+    );
     const sandboxSignals: Signal[] = [
       ...readyToStart,
-      ...(readyToStart.length === 0 ? this.conditionSignals("PodHasNetwork", (p) => str(condition(p, "PodHasNetwork")?.["status"]) === "True", true) : []),
+      ...(readyToStart.length === 0
+        ? this.conditionSignals("PodHasNetwork", (p) => str(condition(p, "PodHasNetwork")?.["status"]) === "True", true)
+        : []),
       ...(ipSnapshot ? [arrivalSignal("arrival of pod update with status.podIP", ipSnapshot.arrivedAt)] : []),
     ];
     const sandbox = this.chain(sandboxSignals);
@@ -129,13 +129,11 @@ class Correlation {
     );
 
     // Each container in the kubelet's start order.
-    let previous = sandbox;
     const appStarted: (Mark | null)[] = [];
     for (const c of containers) {
-      const result = this.containerPhases(c, previous);
+      const result = this.containerPhases(c);
       phases.push(...result.phases);
       if (c.type === "app") appStarted.push(result.started);
-      previous = result.done ?? previous;
     }
 
     // Last app container started -> Ready.
@@ -144,13 +142,11 @@ class Correlation {
     const ready = this.chain(this.conditionSignals("Ready", (p) => str(condition(p, "Ready")?.["status"]) === "True"));
     const unhealthy = this.run.events.filter((e) => this.isOurs(e) && e.reason === "Unhealthy");
     const probeFailures = unhealthy.reduce((n, e) => n + e.count, 0);
-    phases.push(
-      this.phase("readiness", "readiness", lastStarted, ready, probeFailures ? { probeFailures } : {}),
-    );
+    phases.push(this.phase("readiness", "readiness", lastStarted, ready, probeFailures ? { probeFailures } : {}));
 
     // Ready -> the pod IP ready in each selecting Service's EndpointSlices.
     const services = this.services();
-    const endpoints = services.length ? this.endpointsPublished(services, ready) : null;
+    const endpoints = services.length ? this.endpointsPublished(services) : null;
     const endpointsPhase = this.phase("endpoints", "endpoints", ready, endpoints, services.length ? { services: services.join(", ") } : {});
     if (!services.length) endpointsPhase.phase.status = "not-applicable";
     phases.push(endpointsPhase);
@@ -180,7 +176,7 @@ class Correlation {
     return timeline;
   }
 
-  private containerPhases(c: ContainerSpec, previous: Mark | null): { phases: DraftPhase[]; started: Mark | null; done: Mark | null } {
+  private containerPhases(c: ContainerSpec): { phases: DraftPhase[]; started: Mark | null } {
     const phases: DraftPhase[] = [];
     const pulling = this.containerEvent(c, "Pulling");
     const pulledEvent = this.containerEvent(c, "Pulled");
@@ -197,7 +193,9 @@ class Correlation {
     );
     if (pullFailures.length) details["pullFailures"] = pullFailures.reduce((n, e) => n + e.count, 0);
     // Image already present: a zero-length pull at the Pulled event.
-    phases.push(this.containerPhase("image-pull", `image pull`, c, pullStart ?? (pulled?.alreadyPresent ? pullEnd : pullStart), pullEnd, details));
+    phases.push(
+      this.containerPhase("image-pull", `image pull`, c, pullStart ?? (pulled?.alreadyPresent ? pullEnd : pullStart), pullEnd, details),
+    );
 
     const createdEvent = this.containerEvent(c, "Created");
     const created = createdEvent ? this.chain(this.eventSignals(createdEvent)) : null;
@@ -233,17 +231,19 @@ class Correlation {
           ])
         : null;
       phases.push(this.containerPhase("init-run", "run", c, started, finished, {}));
-      return { phases, started, done: finished };
+      return { phases, started };
     }
     if (c.type === "sidecar") {
       // A sidecar lets the next container start once it has started (and its startup
       // probe, if any, passed): status.started turns true.
       const startedTrue = firstSnapshot(this.run.pods, (p) => containerStatus(p, c)?.["started"] === true);
-      const startupDone = startedTrue ? this.chain([arrivalSignal(`arrival of pod update with ${c.name} started`, startedTrue.arrivedAt)]) : null;
+      const startupDone = startedTrue
+        ? this.chain([arrivalSignal(`arrival of pod update with ${c.name} started`, startedTrue.arrivedAt)])
+        : null;
       if (c.hasStartupProbe) phases.push(this.containerPhase("sidecar-startup", "startup", c, started, startupDone, {}));
-      return { phases, started, done: startupDone ?? started };
+      return { phases, started };
     }
-    return { phases, started, done: started };
+    return { phases, started };
   }
 
   // --- signals -------------------------------------------------------------------------
@@ -370,7 +370,7 @@ class Correlation {
     return [...names].sort();
   }
 
-  private endpointsPublished(services: string[], ready: Mark | null): Mark | null {
+  private endpointsPublished(services: string[]): Mark | null {
     const ip = podIP(this.podObject);
     if (!ip) return null;
     let latest: Mark | null = null;
@@ -433,7 +433,14 @@ class Correlation {
     };
   }
 
-  private containerPhase(kind: PhaseKind, step: string, c: ContainerSpec, start: Mark | null, end: Mark | null, details: Phase["details"]): DraftPhase {
+  private containerPhase(
+    kind: PhaseKind,
+    step: string,
+    c: ContainerSpec,
+    start: Mark | null,
+    end: Mark | null,
+    details: Phase["details"],
+  ): DraftPhase {
     const d = this.phase(`${kind}:${c.name}`, kind, start, end, details);
     const p = d.phase;
     p.label = `${c.type === "app" ? "" : `${c.type} `}${c.name}: ${step}`;

@@ -59,7 +59,9 @@ export function failFastReason(run: ObservedRun, policy: FailFastPolicy): string
   for (const e of ours) {
     const retried =
       ["FailedMount", "FailedAttachVolume", "FailedCreatePodSandBox"].includes(e.reason) ||
-      (e.reason === "Failed" && /CreateContainerConfigError|CreateContainerError|not found|RunContainerError/.test(e.message) && !/pull/i.test(e.message));
+      (e.reason === "Failed" &&
+        /CreateContainerConfigError|CreateContainerError|not found|RunContainerError/.test(e.message) &&
+        !/pull/i.test(e.message));
     if (retried && e.count >= limit) return `${e.reason} happened ${e.count} time${e.count === 1 ? "" : "s"}: ${e.message.split("\n")[0]}`;
     if (policy.immediate && e.reason === "FailedScheduling") return `unschedulable: ${e.message}`;
   }

@@ -69,9 +69,4 @@ export interface EndObservation {
   detail?: string;
 }
 
-export type Observation =
-  | CreateObservation
-  | WatchObservation
-  | WatchStatusObservation
-  | LogObservation
-  | EndObservation;
+export type Observation = CreateObservation | WatchObservation | WatchStatusObservation | LogObservation | EndObservation;

@@ -74,8 +74,7 @@ export function indexObservations(observations: readonly Observation[]): Observe
         break;
       case "watch":
         if (o.resource === "pods") run.pods.push({ arrivedAt: o.arrivedAt, type: o.type, pod: o.object });
-        else if (o.resource === "endpointslices")
-          run.endpointSlices.push({ arrivedAt: o.arrivedAt, type: o.type, slice: o.object });
+        else if (o.resource === "endpointslices") run.endpointSlices.push({ arrivedAt: o.arrivedAt, type: o.type, slice: o.object });
         else if (o.type !== "DELETED") mergeEvent(events, o);
         break;
       case "log":
@@ -120,9 +119,7 @@ export function toSeenEvent(o: WatchObservation): SeenEvent | null {
   const series = asRecord(ev["series"]);
   const source = asRecord(ev["source"]);
   const seriesCount = typeof series["count"] === "number" ? series["count"] : 0;
-  const count = isEventsApi
-    ? Math.max(1, seriesCount)
-    : Math.max(1, typeof ev["count"] === "number" ? ev["count"] : 0, seriesCount);
+  const count = isEventsApi ? Math.max(1, seriesCount) : Math.max(1, typeof ev["count"] === "number" ? ev["count"] : 0, seriesCount);
   return {
     uid,
     firstArrivedAt: o.arrivedAt,

@@ -55,10 +55,7 @@ export function containerStatus(pod: RawObject, c: ContainerSpec): RawObject | n
   return list.find((s) => str(s["name"]) === c.name) ?? null;
 }
 
-export function firstSnapshot(
-  pods: readonly PodSnapshot[],
-  predicate: (pod: RawObject) => boolean,
-): PodSnapshot | null {
+export function firstSnapshot(pods: readonly PodSnapshot[], predicate: (pod: RawObject) => boolean): PodSnapshot | null {
   return pods.find((p) => p.type !== "DELETED" && predicate(p.pod)) ?? null;
 }
 

@@ -50,7 +50,8 @@ export function applyThresholds(t: Timeline, thresholds: readonly Threshold[]): 
   const violations: NonNullable<Timeline["verdict"]["thresholds"]> = [];
   for (const th of thresholds) {
     if (th.phase === "total") {
-      if (t.readyAfterMs !== null && t.readyAfterMs > th.limitMs) violations.push({ phase: "total", limitMs: th.limitMs, actualMs: t.readyAfterMs });
+      if (t.readyAfterMs !== null && t.readyAfterMs > th.limitMs)
+        violations.push({ phase: "total", limitMs: th.limitMs, actualMs: t.readyAfterMs });
       continue;
     }
     for (const p of t.phases) {

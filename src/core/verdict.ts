@@ -48,7 +48,7 @@ export function diagnose(run: ObservedRun, t: Timeline): Verdict {
   }
 
   const ours = run.events.filter((e) => (t.pod.uid && e.involvedUid ? e.involvedUid === t.pod.uid : e.involvedName === name));
-  const pod = lastSnapshot(run.pods)?.pod ?? (create?.object ?? {});
+  const pod = lastSnapshot(run.pods)?.pod ?? create?.object ?? {};
   const problems = findProblems(pod, ours, run);
   const order = t.phases.map((p) => `${p.kind}:${p.container ?? ""}`);
   const rank = (p: Problem) => {
@@ -63,7 +63,8 @@ export function diagnose(run: ObservedRun, t: Timeline): Verdict {
     summary: `still in ${firstOpen?.label ?? "startup"}`,
     causes: [],
   };
-  const waiting = outcome === "timeout" ? "timed out" : outcome === "interrupted" ? "interrupted" : outcome === "running" ? "waiting" : "failed";
+  const waiting =
+    outcome === "timeout" ? "timed out" : outcome === "interrupted" ? "interrupted" : outcome === "running" ? "waiting" : "failed";
   const where = problem.container ? `${labelOf(problem.phase)} of container ${problem.container}` : labelOf(problem.phase);
   return {
     outcome,
@@ -125,7 +126,9 @@ function findProblems(pod: RawObject, events: SeenEvent[], run: ObservedRun): Pr
     if (/ImagePull|ErrImage|InvalidImageName|ImageInspectError|RegistryUnavailable|SignatureValidationFailed/.test(waitingReason)) {
       // "Failed to pull image ...: <the registry's error>" says why; "Error: ErrImagePull"
       // only repeats the waiting reason.
-      const pullError = events.filter((e) => e.reason === "Failed" && e.fieldPath === c.fieldPath && /^Failed to pull image/.test(e.message)).at(-1);
+      const pullError = events
+        .filter((e) => e.reason === "Failed" && e.fieldPath === c.fieldPath && /^Failed to pull image/.test(e.message))
+        .at(-1);
       const message = pullError?.message || waitingMessage || failedEvent?.message || waitingReason;
       problems.push({
         phase: "image-pull",
@@ -137,12 +140,22 @@ function findProblems(pod: RawObject, events: SeenEvent[], run: ObservedRun): Pr
     }
     if (waitingReason === "CreateContainerConfigError" || waitingReason === "CreateContainerError") {
       const message = waitingMessage || failedEvent?.message || waitingReason;
-      problems.push({ phase: "container-create", container: c.name, summary: `${waitingReason}: ${message}`, causes: uniq([message, failedEvent?.message].filter(isText)) });
+      problems.push({
+        phase: "container-create",
+        container: c.name,
+        summary: `${waitingReason}: ${message}`,
+        causes: uniq([message, failedEvent?.message].filter(isText)),
+      });
       continue;
     }
     const exited = exitOf(status);
     if (waitingReason === "RunContainerError" || waitingReason === "StartError") {
-      problems.push({ phase: "container-start", container: c.name, summary: `${waitingReason}: ${waitingMessage || failedEvent?.message || ""}`, causes: uniq([waitingMessage, failedEvent?.message].filter(isText)) });
+      problems.push({
+        phase: "container-start",
+        container: c.name,
+        summary: `${waitingReason}: ${waitingMessage || failedEvent?.message || ""}`,
+        causes: uniq([waitingMessage, failedEvent?.message].filter(isText)),
+      });
       continue;
     }
     const failedExit = exited && (exited.exitCode !== 0 || c.type === "app" || c.type === "sidecar");
@@ -208,7 +221,11 @@ export function classifyPullError(message: string): string {
   const m = message.toLowerCase();
   if (/not found|manifest unknown|name unknown|404/.test(m)) return "image not found in the registry";
   if (/unauthorized|authentication required|denied|forbidden|401|403/.test(m)) return "the registry refused access (credentials?)";
-  if (/connection refused|no such host|i\/o timeout|dial tcp|network is unreachable|no route to host|deadline exceeded|server gave http response/.test(m))
+  if (
+    /connection refused|no such host|i\/o timeout|dial tcp|network is unreachable|no route to host|deadline exceeded|server gave http response/.test(
+      m,
+    )
+  )
     return "registry unreachable";
   if (/invalid reference format|invalidimagename|couldn't parse image/.test(m)) return "invalid image name";
   if (/never pull/.test(m)) return "image not present and imagePullPolicy is Never";

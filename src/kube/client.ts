@@ -40,7 +40,8 @@ export class KubeClient {
   private constructor(config: KubeConfig, namespace: string) {
     this.config = config;
     const cluster = config.getCurrentCluster();
-    if (!cluster) throw new BadInputError("the kubeconfig has no current cluster", "pass --context, or set current-context in the kubeconfig");
+    if (!cluster)
+      throw new BadInputError("the kubeconfig has no current cluster", "pass --context, or set current-context in the kubeconfig");
     this.server = cluster.server.replace(/\/+$/, "");
     this.namespace = namespace;
     this.contextName = config.getCurrentContext();
@@ -66,14 +67,22 @@ export class KubeClient {
       config.setCurrentContext(options.context);
     }
     if (!config.getCurrentCluster()) {
-      throw new BadInputError("no Kubernetes cluster is configured", "pass --kubeconfig FILE, set KUBECONFIG, or create ~/.kube/config (for the local cluster: bash hack/local-up-cluster.sh)");
+      throw new BadInputError(
+        "no Kubernetes cluster is configured",
+        "pass --kubeconfig FILE, set KUBECONFIG, or create ~/.kube/config (for the local cluster: bash hack/local-up-cluster.sh)",
+      );
     }
     const contextNamespace = config.getContextObject(config.getCurrentContext())?.namespace;
     return new KubeClient(config, options.namespace || contextNamespace || "default");
   }
 
   /** One raw API request. Network failures become ClusterAccessError (exit 3). */
-  async request(method: "GET" | "POST" | "DELETE" | "PATCH" | "PUT", path: string, body?: unknown, signal?: AbortSignal): Promise<ApiResponse> {
+  async request(
+    method: "GET" | "POST" | "DELETE" | "PATCH" | "PUT",
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<ApiResponse> {
     const url = `${this.server}${path}`;
     const ctx = new RequestContext(url, method as HttpMethod);
     await this.config.applySecurityAuthentication(ctx);
@@ -94,7 +103,7 @@ export class KubeClient {
     }
     const text = await response.text();
     const receivedAt = clientNow();
-    let parsed: RawObject = {};
+    let parsed: RawObject;
     try {
       parsed = text ? (JSON.parse(text) as RawObject) : {};
     } catch {
@@ -108,13 +117,26 @@ export class KubeClient {
     const url = `${this.server}${path}`;
     const ctx = new RequestContext(url, "GET" as HttpMethod);
     await this.config.applySecurityAuthentication(ctx);
-    return fetch(url, { method: "GET", headers: { ...ctx.getHeaders(), Accept: "application/json", "User-Agent": USER_AGENT }, dispatcher: ctx.getDispatcher(), signal });
+    return fetch(url, {
+      method: "GET",
+      headers: { ...ctx.getHeaders(), Accept: "application/json", "User-Agent": USER_AGENT },
+      dispatcher: ctx.getDispatcher(),
+      signal,
+    });
   }
 
   /** Fail with exit 3 and the API's own words when a response says access is denied. */
   checkAccess(r: ApiResponse, what: string): void {
-    if (r.status === 401) throw new ClusterAccessError(`${what}: unauthorized (401): ${apiMessage(r)}`, "the kubeconfig's credentials were not accepted; check the context with: kubectl auth whoami");
-    if (r.status === 403) throw new ClusterAccessError(`${what}: forbidden (403): ${apiMessage(r)}`, `check your permissions with: kubectl auth can-i --list -n ${this.namespace}`);
+    if (r.status === 401)
+      throw new ClusterAccessError(
+        `${what}: unauthorized (401): ${apiMessage(r)}`,
+        "the kubeconfig's credentials were not accepted; check the context with: kubectl auth whoami",
+      );
+    if (r.status === 403)
+      throw new ClusterAccessError(
+        `${what}: forbidden (403): ${apiMessage(r)}`,
+        `check your permissions with: kubectl auth can-i --list -n ${this.namespace}`,
+      );
   }
 
   unreachable(err: unknown): ClusterAccessError {

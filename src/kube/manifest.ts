@@ -13,7 +13,14 @@ export async function readPodManifest(file: string, stdin?: NodeJS.ReadableStrea
     text = file === "-" && stdin ? await readAll(stdin) : await readFile(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code === "EACCES" ? "permission denied" : (err as Error).message;
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EISDIR"
+          ? "is a directory"
+          : code === "EACCES"
+            ? "permission denied"
+            : (err as Error).message;
     throw new BadInputError(`cannot read ${file}: ${why}`, "pass the path of a Pod manifest (YAML or JSON)", { cause: err });
   }
   return parsePodManifest(text, file);
@@ -31,7 +38,8 @@ export function parsePodManifest(text: string, source: string): RawObject {
     }
   }
   if (nonEmpty.length === 0) throw new BadInputError(`${source}: the file is empty`, "it must contain one Pod");
-  if (nonEmpty.length > 1) throw new BadInputError(`${source}: found ${nonEmpty.length} documents`, "podtrace run traces a single Pod: put it alone in the file");
+  if (nonEmpty.length > 1)
+    throw new BadInputError(`${source}: found ${nonEmpty.length} documents`, "podtrace run traces a single Pod: put it alone in the file");
   const value: unknown = nonEmpty[0]!.toJS();
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new BadInputError(`${source}: expected a Pod object, found ${Array.isArray(value) ? "a list" : typeof value}`);

@@ -51,10 +51,15 @@ function addSuite(root: ReturnType<ReturnType<typeof create>["ele"]>, t: Timelin
   const totalCase = suite.ele("testcase", { classname: suiteName, name: "ready", time: seconds(t.readyAfterMs ?? 0) });
   if (t.verdict.outcome !== "ready") {
     failures++;
-    totalCase.ele("failure", { message: t.verdict.summary, type: t.verdict.outcome }).txt([...t.verdict.causes, ...t.verdict.next.map((n) => `next: ${n}`)].join("\n"));
+    totalCase
+      .ele("failure", { message: t.verdict.summary, type: t.verdict.outcome })
+      .txt([...t.verdict.causes, ...t.verdict.next.map((n) => `next: ${n}`)].join("\n"));
   } else if (total) {
     failures++;
-    totalCase.ele("failure", { message: `ready after ${formatDuration(total.actualMs)}, limit ${formatDuration(total.limitMs)}`, type: "threshold" });
+    totalCase.ele("failure", {
+      message: `ready after ${formatDuration(total.actualMs)}, limit ${formatDuration(total.limitMs)}`,
+      type: "threshold",
+    });
   }
   suite.att({ tests: String(phases.length + 1), failures: String(failures), errors: "0", skipped: String(skipped) });
   return { tests: phases.length + 1, failures };

@@ -16,7 +16,14 @@ export function renderPodSetTable(set: PodSetTimeline, options: { color: boolean
     chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
   });
   for (const s of set.summary) {
-    table.push([s.phase, String(s.count), formatDuration(s.p50Ms), formatDuration(s.p90Ms), formatDuration(s.p99Ms), formatDuration(s.maxMs)]);
+    table.push([
+      s.phase,
+      String(s.count),
+      formatDuration(s.p50Ms),
+      formatDuration(s.p90Ms),
+      formatDuration(s.p99Ms),
+      formatDuration(s.maxMs),
+    ]);
   }
   const notReady = set.pods.filter((t) => t.verdict.outcome !== "ready" || t.verdict.thresholds?.length);
   const first = set.pods[0];

@@ -41,8 +41,19 @@ export function renderTable(t: Timeline, options: TableOptions): string {
     table.toString(),
     verdictLine(t, c),
     ...t.verdict.causes.slice(0, 5).map((m) => `  cluster says: ${m}`),
-    ...(t.verdict.exit?.logTail ? ["  last log lines:", ...t.verdict.exit.logTail.trimEnd().split("\n").slice(-10).map((l) => `    ${l}`)] : []),
-    ...(t.verdict.thresholds ?? []).map((v) => `  over threshold: ${v.phase} took ${formatDuration(v.actualMs)} > ${formatDuration(v.limitMs)}`),
+    ...(t.verdict.exit?.logTail
+      ? [
+          "  last log lines:",
+          ...t.verdict.exit.logTail
+            .trimEnd()
+            .split("\n")
+            .slice(-10)
+            .map((l) => `    ${l}`),
+        ]
+      : []),
+    ...(t.verdict.thresholds ?? []).map(
+      (v) => `  over threshold: ${v.phase} took ${formatDuration(v.actualMs)} > ${formatDuration(v.limitMs)}`,
+    ),
     ...nextLines(t, options.kept ?? false),
     clockLine(t),
     ...t.warnings.map((w) => c.yellow(`warning: ${w}`)),
@@ -60,7 +71,8 @@ export function verdictLine(t: Timeline, c = pc.createColors(false)): string {
 function nextLines(t: Timeline, kept: boolean): string[] {
   if (!t.verdict.next.length) return [];
   const lines = ["next:"];
-  if (!kept && t.verdict.outcome !== "rejected") lines.push("  podtrace run --keep ...   (the pod was deleted; --keep leaves it for these)");
+  if (!kept && t.verdict.outcome !== "rejected")
+    lines.push("  podtrace run --keep ...   (the pod was deleted; --keep leaves it for these)");
   for (const n of t.verdict.next) lines.push(`  ${n}`);
   return lines;
 }

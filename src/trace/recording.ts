@@ -63,7 +63,11 @@ export async function readRecording(path: string): Promise<Recording> {
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
-    throw new BadInputError(`cannot read recording ${path}: ${(err as Error).message}`, "pass a file written by podtrace run --record FILE", { cause: err });
+    throw new BadInputError(
+      `cannot read recording ${path}: ${(err as Error).message}`,
+      "pass a file written by podtrace run --record FILE",
+      { cause: err },
+    );
   }
   return parseRecording(text, path);
 }
@@ -79,7 +83,10 @@ export function parseRecording(text: string, source: string): Recording {
   };
   const header = parse(lines[0] ?? "{}", 1) as RecordingHeader;
   if (header.format !== RECORDING_FORMAT) {
-    throw new BadInputError(`${source}: not a podtrace recording (format ${JSON.stringify(header.format ?? null)})`, "pass a file written by podtrace run --record FILE");
+    throw new BadInputError(
+      `${source}: not a podtrace recording (format ${JSON.stringify(header.format ?? null)})`,
+      "pass a file written by podtrace run --record FILE",
+    );
   }
   const observations = lines.slice(1).map((l, i) => parse(l, i + 2) as Observation);
   return { header, observations };

@@ -123,7 +123,11 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   };
   // One pod: server-side selectors keep the streams to that pod. Many: one stream per kind,
   // filtered here, so the number of watches does not grow with the number of pods.
-  startWatch("pods", `/api/v1/namespaces/${ns}/pods`, single ? { fieldSelector: `metadata.name=${name}` } : { labelSelector: `${RUN_LABEL}=${runId}` });
+  startWatch(
+    "pods",
+    `/api/v1/namespaces/${ns}/pods`,
+    single ? { fieldSelector: `metadata.name=${name}` } : { labelSelector: `${RUN_LABEL}=${runId}` },
+  );
   startWatch("events", `/api/v1/namespaces/${ns}/events`, single ? { fieldSelector: `involvedObject.name=${name}` } : {});
   startWatch("events.k8s.io", `/apis/events.k8s.io/v1/namespaces/${ns}/events`, single ? { fieldSelector: `regarding.name=${name}` } : {});
   if (serviceNames.length) {
@@ -138,14 +142,18 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const leftovers: string[] = [];
   let podCreateSent = false;
   let serviceCreated = false;
-  let end: EndObservation["reason"] = "error";
-  let endDetail = "";
+  let end: EndObservation["reason"];
+  let endDetail: string;
   try {
     if (ownService) {
       const r = await client.request("POST", `/api/v1/namespaces/${ns}/services`, ownService);
       record(createObservation("services", namespace, name, r));
       client.checkAccess(r, `creating Service ${name}`);
-      if (r.status >= 300) throw new BadInputError(`creating Service ${name}: ${apiMessage(r)}`, "fix the Service fields podtrace derives from the pod's container ports");
+      if (r.status >= 300)
+        throw new BadInputError(
+          `creating Service ${name}: ${apiMessage(r)}`,
+          "fix the Service fields podtrace derives from the pod's container ports",
+        );
       serviceCreated = true;
     }
     if (options.signal.aborted) throw new Error("interrupted before the pod was created");
@@ -256,13 +264,20 @@ async function waitForOutcome(
  * Read what deletion would lose: every Event of the pods as stored now (a watch may not
  * have delivered the newest yet), and the log tail of containers that stopped.
  */
-async function readBeforeDeletion(client: KubeClient, namespace: string, onlyPod: string | null, observations: Observation[], record: (o: Observation) => void): Promise<void> {
+async function readBeforeDeletion(
+  client: KubeClient,
+  namespace: string,
+  onlyPod: string | null,
+  observations: Observation[],
+  record: (o: Observation) => void,
+): Promise<void> {
   const ns = encodeURIComponent(namespace);
   const selector = onlyPod ? `?fieldSelector=${encodeURIComponent(`involvedObject.name=${onlyPod}`)}` : "";
   const events = await client.request("GET", `/api/v1/namespaces/${ns}/events${selector}`).catch(() => null);
   if (events?.status === 200) {
     const arrivedAt = clientNow();
-    for (const e of asArrayOf(events.body["items"])) record({ kind: "watch", resource: "events", type: "SYNC", arrivedAt, object: withoutManagedFields(e) });
+    for (const e of asArrayOf(events.body["items"]))
+      record({ kind: "watch", resource: "events", type: "SYNC", arrivedAt, object: withoutManagedFields(e) });
   }
   for (const [name, stream] of splitByPod(observations)) {
     const pod = lastSnapshot(indexObservations(stream).pods)?.pod;
@@ -294,22 +309,32 @@ async function deletePods(client: KubeClient, namespace: string, runId: string, 
   const worker = async () => {
     while (next < names.length) {
       const name = names[next++]!;
-      const r = await client.request("DELETE", `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, body).catch((err: Error) => err);
+      const r = await client
+        .request("DELETE", `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, body)
+        .catch((err: Error) => err);
       if (r instanceof Error) failed.push(`pod ${namespace}/${name}: delete failed (${r.message})`);
       else if (r.status >= 300 && r.status !== 404) failed.push(`pod ${namespace}/${name}: delete failed (${apiMessage(r)})`);
     }
   };
   await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, names.length) }, worker));
-  const remaining = await waitUntilGone(client, `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(`${RUN_LABEL}=${runId}`)}`);
+  const remaining = await waitUntilGone(
+    client,
+    `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(`${RUN_LABEL}=${runId}`)}`,
+  );
   leftovers.push(...failed);
-  if (remaining.length) leftovers.push(`pods still present 30s after deletion: ${remaining.join(", ")}; remove them with: kubectl delete pods -n ${namespace} -l ${RUN_LABEL}=${runId}`);
+  if (remaining.length)
+    leftovers.push(
+      `pods still present 30s after deletion: ${remaining.join(", ")}; remove them with: kubectl delete pods -n ${namespace} -l ${RUN_LABEL}=${runId}`,
+    );
 }
 
 async function deleteService(client: KubeClient, namespace: string, name: string, leftovers: string[]): Promise<void> {
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(name)}`;
   const r = await client.request("DELETE", path).catch((err: Error) => err);
   if (r instanceof Error || (r.status >= 300 && r.status !== 404)) {
-    leftovers.push(`service ${namespace}/${name}: delete failed (${r instanceof Error ? r.message : apiMessage(r)}); remove it with: kubectl delete service ${name} -n ${namespace}`);
+    leftovers.push(
+      `service ${namespace}/${name}: delete failed (${r instanceof Error ? r.message : apiMessage(r)}); remove it with: kubectl delete service ${name} -n ${namespace}`,
+    );
   }
 }
 
@@ -334,8 +359,16 @@ function recordItem(record: (o: Observation) => void, resource: WatchedResource,
       record({ kind: "watch", resource, type: item.event, arrivedAt: item.arrivedAt, object: withoutManagedFields(item.object) });
       break;
     case "sync":
-      for (const object of item.objects) record({ kind: "watch", resource, type: "SYNC", arrivedAt: item.arrivedAt, object: withoutManagedFields(object) });
-      if (!item.initial) record({ kind: "watch-status", resource, status: "gone", arrivedAt: item.arrivedAt, detail: `relisted ${item.objects.length} objects` });
+      for (const object of item.objects)
+        record({ kind: "watch", resource, type: "SYNC", arrivedAt: item.arrivedAt, object: withoutManagedFields(object) });
+      if (!item.initial)
+        record({
+          kind: "watch-status",
+          resource,
+          status: "gone",
+          arrivedAt: item.arrivedAt,
+          detail: `relisted ${item.objects.length} objects`,
+        });
       break;
     case "status":
       record({ kind: "watch-status", resource, status: item.status, arrivedAt: item.arrivedAt, detail: item.detail });
@@ -352,13 +385,27 @@ function withoutManagedFields(object: RawObject): RawObject {
 }
 
 function createObservation(resource: "pods" | "services", namespace: string, name: string, r: ApiResponse): Observation {
-  return { kind: "create", resource, namespace, name, sentAt: r.sentAt, receivedAt: r.receivedAt, serverDate: r.date, status: r.status, object: withoutManagedFields(r.body) };
+  return {
+    kind: "create",
+    resource,
+    namespace,
+    name,
+    sentAt: r.sentAt,
+    receivedAt: r.receivedAt,
+    serverDate: r.date,
+    status: r.status,
+    object: withoutManagedFields(r.body),
+  };
 }
 
 async function getServerVersion(client: KubeClient): Promise<string | null> {
   const r = await client.request("GET", "/version");
   client.checkAccess(r, "reading the server version");
-  if (r.status !== 200) throw new ClusterAccessError(`the API server at ${client.server} answered /version with HTTP ${r.status}`, "is this a Kubernetes API server? try: kubectl version");
+  if (r.status !== 200)
+    throw new ClusterAccessError(
+      `the API server at ${client.server} answered /version with HTTP ${r.status}`,
+      "is this a Kubernetes API server? try: kubectl version",
+    );
   return str(r.body["gitVersion"]) || null;
 }
 

@@ -16,7 +16,10 @@ afterAll(async () => {
   if (ns) await deleteNamespace(ns);
 });
 
-async function trace(manifest: string, ...flags: string[]): Promise<{ code: number | null; t: Timeline; elapsedMs: number; stderr: string }> {
+async function trace(
+  manifest: string,
+  ...flags: string[]
+): Promise<{ code: number | null; t: Timeline; elapsedMs: number; stderr: string }> {
   const r = await podtrace(["run", `test/fixtures/manifests/${manifest}.yaml`, "-n", ns, "-o", "json", ...flags]);
   expect(r.stderr).not.toMatch(/internal error/);
   const t = JSON.parse(r.stdout) as Timeline;
@@ -30,7 +33,9 @@ describe("stuck-phase verdicts", () => {
     expect(code).toBe(1);
     expect(t.verdict.outcome).toBe("failed");
     expect(t.verdict.phase).toBe("scheduling");
-    expect(t.verdict.unschedulable?.reasons.some((r) => /didn't match Pod's node affinity\/selector/.test(r.reason) && r.nodes === 1)).toBe(true);
+    expect(t.verdict.unschedulable?.reasons.some((r) => /didn't match Pod's node affinity\/selector/.test(r.reason) && r.nodes === 1)).toBe(
+      true,
+    );
     expect(t.verdict.summary).toMatch(/unschedulable/);
     expect(t.verdict.next.join("\n")).toMatch(/kubectl describe pod /);
     expect(elapsedMs).toBeLessThan(30_000);

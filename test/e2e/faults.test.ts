@@ -22,12 +22,26 @@ afterAll(async () => {
 });
 
 /** Only the local cluster's apiserver can be restarted from here. */
-const localCluster = !process.env["PODTRACE_E2E_KUBECONFIG"] && (process.env["KUBECONFIG"] ?? "/var/lib/podtrace-cluster/admin.kubeconfig").startsWith("/var/lib/podtrace-cluster/");
+const localCluster =
+  !process.env["PODTRACE_E2E_KUBECONFIG"] &&
+  (process.env["KUBECONFIG"] ?? "/var/lib/podtrace-cluster/admin.kubeconfig").startsWith("/var/lib/podtrace-cluster/");
 
 describe("faults", () => {
   it.runIf(localCluster)("survives a kube-apiserver restart in the middle of a run", async () => {
     const recording = `/tmp/podtrace-fault-${process.pid}.ndjson`;
-    const run = start(["run", "test/e2e/manifests/slow-init.yaml", "--service", "-n", ns, "-o", "json", "--record", recording, "--timeout", "180s"]);
+    const run = start([
+      "run",
+      "test/e2e/manifests/slow-init.yaml",
+      "--service",
+      "-n",
+      ns,
+      "-o",
+      "json",
+      "--record",
+      recording,
+      "--timeout",
+      "180s",
+    ]);
     await run.waitForStderr(/waiting for init wait: run/);
     await exec("bash", ["hack/restart-daemon.sh", "kube-apiserver", "1"], { cwd: ROOT });
     const r = await run.done;
@@ -52,7 +66,7 @@ describe("faults", () => {
   it("leaves nothing behind when interrupted at random moments", async () => {
     // A fixed seed: the moments differ from run to run of the loop, not between CI runs.
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const codes: (number | null)[] = [];
     for (let i = 0; i < 8; i++) {
       const run = start(["run", "examples/web.yaml", "--service", "-n", ns, "--timeout", "60s", "-q"]);

@@ -74,14 +74,26 @@ describe("local cluster", () => {
     let addresses: string[] = [];
     for (let i = 0; i < 100 && !addresses.includes(ip); i++) {
       const slices = await kubectlJson<{ items: { endpoints?: { addresses: string[]; conditions?: { ready?: boolean } }[] }[] }>(
-        "get", "endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=probe",
+        "get",
+        "endpointslices",
+        "-n",
+        ns,
+        "-l",
+        "kubernetes.io/service-name=probe",
       );
       addresses = slices.items.flatMap((s) => (s.endpoints ?? []).filter((e) => e.conditions?.ready !== false).flatMap((e) => e.addresses));
       if (!addresses.includes(ip)) await new Promise((r) => setTimeout(r, 200));
     }
     expect(addresses).toContain(ip);
 
-    const events = await kubectlJson<{ items: { reason: string }[] }>("get", "events", "-n", ns, "--field-selector", "involvedObject.name=probe");
+    const events = await kubectlJson<{ items: { reason: string }[] }>(
+      "get",
+      "events",
+      "-n",
+      ns,
+      "--field-selector",
+      "involvedObject.name=probe",
+    );
     const reasons = new Set(events.items.map((e) => e.reason));
     for (const r of ["Scheduled", "Pulling", "Pulled", "Created", "Started"]) expect(reasons).toContain(r);
   });

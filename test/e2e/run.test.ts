@@ -113,10 +113,29 @@ describe("podtrace run", () => {
   });
 
   it("traces many copies of a pod with a constant number of watches", async () => {
-    const r = await podtrace(["run", "test/fixtures/manifests/five-replicas.yaml", "--replicas", "12", "--service", "-n", ns, "-o", "json", "--raw", "--timeout", "180s"]);
+    const r = await podtrace([
+      "run",
+      "test/fixtures/manifests/five-replicas.yaml",
+      "--replicas",
+      "12",
+      "--service",
+      "-n",
+      ns,
+      "-o",
+      "json",
+      "--raw",
+      "--timeout",
+      "180s",
+    ]);
     expect(r.stderr).not.toMatch(/ERROR/);
     expect(r.code).toBe(0);
-    const set = JSON.parse(r.stdout) as { replicas: number; ready: number; summary: { phase: string; count: number; p50Ms: number; p99Ms: number }[]; pods: Timeline[]; observations: { kind: string; status?: string; resource?: string }[] };
+    const set = JSON.parse(r.stdout) as {
+      replicas: number;
+      ready: number;
+      summary: { phase: string; count: number; p50Ms: number; p99Ms: number }[];
+      pods: Timeline[];
+      observations: { kind: string; status?: string; resource?: string }[];
+    };
     expect(validate(set), JSON.stringify(validate.errors)).toBe(true);
     expect(set.replicas).toBe(12);
     expect(set.ready).toBe(12);
@@ -166,7 +185,12 @@ describe("podtrace run", () => {
     expect(notPod.stderr).toContain("expected apiVersion v1, kind Pod; found apps/v1 Deployment");
 
     const two = `/tmp/podtrace-two-${process.pid}.yaml`;
-    await writeFile(two, (await readFile("test/fixtures/manifests/one-container.yaml", "utf8")) + "\n---\n" + (await readFile("test/fixtures/manifests/two-app-containers.yaml", "utf8")));
+    await writeFile(
+      two,
+      (await readFile("test/fixtures/manifests/one-container.yaml", "utf8")) +
+        "\n---\n" +
+        (await readFile("test/fixtures/manifests/two-app-containers.yaml", "utf8")),
+    );
     const twoDocs = await podtrace(["run", two]);
     expect(twoDocs.code).toBe(2);
     expect(twoDocs.stderr).toContain("found 2 documents");

@@ -10,14 +10,18 @@ import { promisify } from "node:util";
 
 const exec = promisify(execFile);
 
-export const KUBECONFIG = process.env["PODTRACE_E2E_KUBECONFIG"] ?? process.env["KUBECONFIG"] ?? "/var/lib/podtrace-cluster/admin.kubeconfig";
+export const KUBECONFIG =
+  process.env["PODTRACE_E2E_KUBECONFIG"] ?? process.env["KUBECONFIG"] ?? "/var/lib/podtrace-cluster/admin.kubeconfig";
 
 /** The kubectl built by hack/ (matching the cluster), else whatever is on PATH. */
 export const KUBECTL = (() => {
   if (process.env["KUBECTL"]) return process.env["KUBECTL"];
   const cache = process.env["PODTRACE_CACHE"] ?? "/var/cache/podtrace";
   if (existsSync(cache)) {
-    for (const d of readdirSync(cache).filter((n) => n.startsWith("kube-")).sort().reverse()) {
+    for (const d of readdirSync(cache)
+      .filter((n) => n.startsWith("kube-"))
+      .sort()
+      .reverse()) {
       const candidate = `${cache}/${d}/bin/kubectl`;
       if (existsSync(candidate)) return candidate;
     }

@@ -52,7 +52,15 @@ describe.each(singles)("recording %s", (name) => {
 describe("scenarios", () => {
   it("one container: every phase once, Ready, no endpoints to wait for", () => {
     const t = timeline("one-container");
-    expect(ids(t)).toEqual(["admission", "scheduling", "sandbox", "image-pull:main", "container-create:main", "container-start:main", "readiness"]);
+    expect(ids(t)).toEqual([
+      "admission",
+      "scheduling",
+      "sandbox",
+      "image-pull:main",
+      "container-create:main",
+      "container-start:main",
+      "readiness",
+    ]);
     expect(phase(t, "endpoints").status).toBe("not-applicable");
     expect(t.verdict.outcome).toBe("ready");
     expect(t.readyAfterMs).toBe(phase(t, "readiness").end!.offsetMs);

@@ -47,7 +47,10 @@ describe("Pulled message", () => {
 describe("FailedScheduling message", () => {
   it("parses the real messages into node counts per cause", () => {
     const selector = recordedEvents("unschedulable-selector").find((e) => e.reason === "FailedScheduling");
-    expect(parseFailedScheduling(selector!.message)).toEqual({ nodes: 1, reasons: [{ reason: "node(s) didn't match Pod's node affinity/selector", nodes: 1 }] });
+    expect(parseFailedScheduling(selector!.message)).toEqual({
+      nodes: 1,
+      reasons: [{ reason: "node(s) didn't match Pod's node affinity/selector", nodes: 1 }],
+    });
     const cpu = recordedEvents("too-much-cpu").find((e) => e.reason === "FailedScheduling");
     expect(parseFailedScheduling(cpu!.message)).toEqual({ nodes: 1, reasons: [{ reason: "Insufficient cpu", nodes: 1 }] });
   });
@@ -64,7 +67,11 @@ describe("FailedScheduling message", () => {
     });
     expect(parseFailedScheduling("binding rejected: timeout")).toBeNull();
     // Before 1.34 the reasons were followed directly by the preemption part.
-    expect(parseFailedScheduling("0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.")).toEqual({
+    expect(
+      parseFailedScheduling(
+        "0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.",
+      ),
+    ).toEqual({
       nodes: 2,
       reasons: [{ reason: "Insufficient cpu", nodes: 2 }],
     });
@@ -93,10 +100,17 @@ describe("time parsing and placement", () => {
 
   it("intersects a one-second stamp with an arrival, and uses the window's middle without one", () => {
     const stamp = { source: "stamp", earliest: 1000, latest: 2000, tightUpper: false };
-    expect(place([stamp, { source: "arrival", earliest: -Infinity, latest: 1400, tightUpper: true }])).toMatchObject({ at: 1400, earliest: 1000, latest: 1400 });
+    expect(place([stamp, { source: "arrival", earliest: -Infinity, latest: 1400, tightUpper: true }])).toMatchObject({
+      at: 1400,
+      earliest: 1000,
+      latest: 1400,
+    });
     expect(place([stamp])).toMatchObject({ at: 1500 });
     // A stamp from after its own arrival: the clocks disagree; trust the arrival.
-    expect(place([stamp, { source: "arrival", earliest: -Infinity, latest: 900, tightUpper: true }])).toMatchObject({ at: 900, inconsistent: true });
+    expect(place([stamp, { source: "arrival", earliest: -Infinity, latest: 900, tightUpper: true }])).toMatchObject({
+      at: 900,
+      inconsistent: true,
+    });
     expect(place([{ source: "arrival", earliest: -Infinity, latest: 5, tightUpper: true }])).toMatchObject({ at: 5, earliest: -Infinity });
     expect(place([])).toBeNull();
   });

@@ -60,13 +60,17 @@ describe("verdicts", () => {
     expect(v.outcome).toBe("timeout");
     expect(v.phase).toBe("readiness");
     expect(v.container).toBe("web");
-    expect(v.summary).toMatch(/^timed out in readiness of container web: \d+ probe failures, last: Readiness probe failed: HTTP probe failed with statuscode: 404$/);
+    expect(v.summary).toMatch(
+      /^timed out in readiness of container web: \d+ probe failures, last: Readiness probe failed: HTTP probe failed with statuscode: 404$/,
+    );
   });
 
   it("missing ConfigMap volume", () => {
     const v = verdictOf("missing-configmap");
     expect(v.phase).toBe("sandbox");
-    expect(v.summary).toMatch(/^failed in sandbox \+ network: FailedMount: MountVolume.SetUp failed for volume "config" : configmap "podtrace-no-such-configmap" not found$/);
+    expect(v.summary).toMatch(
+      /^failed in sandbox \+ network: FailedMount: MountVolume.SetUp failed for volume "config" : configmap "podtrace-no-such-configmap" not found$/,
+    );
   });
 
   it("invalid spec rejected by the API", () => {
@@ -80,7 +84,11 @@ describe("verdicts", () => {
     const t = correlate(loadRecording("one-container").observations);
     expect(t.verdict.outcome).toBe("ready");
     expect(applyThresholds(t, [{ phase: "total", limitMs: 600_000 }]).verdict.thresholds).toBeUndefined();
-    const slow = applyThresholds(t, [{ phase: "total", limitMs: 1 }, { phase: "image-pull", limitMs: 600_000 }, { phase: "sandbox", limitMs: 1 }]);
+    const slow = applyThresholds(t, [
+      { phase: "total", limitMs: 1 },
+      { phase: "image-pull", limitMs: 600_000 },
+      { phase: "sandbox", limitMs: 1 },
+    ]);
     expect(slow.verdict.thresholds?.map((v) => v.phase)).toEqual(["total", "sandbox"]);
     expect(slow.verdict.summary).toMatch(/but over threshold: total/);
   });

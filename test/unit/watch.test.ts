@@ -53,11 +53,16 @@ function transport(base: string): WatchTransport {
   };
 }
 
-const list = (rv: string, names: string[]): Handler => (_req, res) => {
-  res.writeHead(200, { "content-type": "application/json" });
-  res.end(JSON.stringify({ metadata: { resourceVersion: rv }, items: names.map((name) => ({ metadata: { name, resourceVersion: rv } })) }));
-};
-const line = (type: string, name: string, rv: string) => `${JSON.stringify({ type, object: { metadata: { name, resourceVersion: rv } } })}\n`;
+const list =
+  (rv: string, names: string[]): Handler =>
+  (_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(
+      JSON.stringify({ metadata: { resourceVersion: rv }, items: names.map((name) => ({ metadata: { name, resourceVersion: rv } })) }),
+    );
+  };
+const line = (type: string, name: string, rv: string) =>
+  `${JSON.stringify({ type, object: { metadata: { name, resourceVersion: rv } } })}\n`;
 
 let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -65,7 +70,11 @@ afterEach(async () => {
   cleanup = undefined;
 });
 
-async function collect(stream: AsyncGenerator<WatchItem>, until: (items: WatchItem[]) => boolean, abort: AbortController): Promise<WatchItem[]> {
+async function collect(
+  stream: AsyncGenerator<WatchItem>,
+  until: (items: WatchItem[]) => boolean,
+  abort: AbortController,
+): Promise<WatchItem[]> {
   const items: WatchItem[] = [];
   for await (const item of stream) {
     items.push(item);
@@ -115,12 +124,25 @@ describe("watch", () => {
     cleanup = server.close;
     const abort = new AbortController();
     const items = await collect(
-      watch({ transport: transport(server.base), path: "/api/v1/pods", params: { fieldSelector: "metadata.name=b" }, signal: abort.signal, inactivityMs: 300, delay: async () => undefined }),
+      watch({
+        transport: transport(server.base),
+        path: "/api/v1/pods",
+        params: { fieldSelector: "metadata.name=b" },
+        signal: abort.signal,
+        inactivityMs: 300,
+        delay: async () => undefined,
+      }),
       (all) => all.some((i) => i.type === "event" && i.event === "DELETED"),
       abort,
     );
 
-    const summary = items.map((i) => (i.type === "event" ? `${i.event} ${String((i.object["metadata"] as { name: string }).name)}` : i.type === "sync" ? `sync ${i.objects.length}` : i.status));
+    const summary = items.map((i) =>
+      i.type === "event"
+        ? `${i.event} ${String((i.object["metadata"] as { name: string }).name)}`
+        : i.type === "sync"
+          ? `sync ${i.objects.length}`
+          : i.status,
+    );
     expect(summary).toEqual([
       "sync 1",
       "connected",
@@ -137,11 +159,17 @@ describe("watch", () => {
       "connected",
       "DELETED b",
     ]);
-    const watchVersions = server.requests.filter((u) => u.searchParams.get("watch") === "true").map((u) => u.searchParams.get("resourceVersion"));
+    const watchVersions = server.requests
+      .filter((u) => u.searchParams.get("watch") === "true")
+      .map((u) => u.searchParams.get("resourceVersion"));
     // After the bookmark the watch resumes from 13, not from its last object's 12.
     expect(watchVersions).toEqual(["10", "11", "13", "20", "30"]);
     for (const u of server.requests) expect(u.searchParams.get("fieldSelector")).toBe("metadata.name=b");
-    expect(server.requests.filter((u) => u.searchParams.get("watch") === "true").every((u) => u.searchParams.get("allowWatchBookmarks") === "true")).toBe(true);
+    expect(
+      server.requests
+        .filter((u) => u.searchParams.get("watch") === "true")
+        .every((u) => u.searchParams.get("allowWatchBookmarks") === "true"),
+    ).toBe(true);
   });
 
   it("retries with growing back-off while the server refuses, and reports each failure", async () => {
@@ -172,7 +200,9 @@ describe("watch", () => {
     );
     expect(items.filter((i) => i.type === "status" && i.status === "error")).toHaveLength(2);
     expect(delays).toEqual([100, 200]);
-    expect(server.requests.filter((u) => u.searchParams.get("watch") === "true").map((u) => u.searchParams.get("resourceVersion"))).toEqual(["5", "5", "5"]);
+    expect(server.requests.filter((u) => u.searchParams.get("watch") === "true").map((u) => u.searchParams.get("resourceVersion"))).toEqual(
+      ["5", "5", "5"],
+    );
   });
 
   it("ends quietly when aborted while connected (a hang here fails by the test timeout)", async () => {

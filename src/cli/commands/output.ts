@@ -42,7 +42,9 @@ export function render(traced: Traced, format: OutputFormat, options: RenderOpti
       case "junit":
         return renderJunit(set.pods);
       case "table":
-        return options.quiet ? `${set.ready === set.replicas ? c.green("✓") : c.red("✗")} ${set.ready}/${set.replicas} pods Ready\n` : renderPodSetTable(set, { color: options.color });
+        return options.quiet
+          ? `${set.ready === set.replicas ? c.green("✓") : c.red("✗")} ${set.ready}/${set.replicas} pods Ready\n`
+          : renderPodSetTable(set, { color: options.color });
     }
   }
   const t = traced.timeline;

@@ -17,6 +17,13 @@ export interface ReplayOptions {
 export async function replay(options: ReplayOptions, io: IOStreams): Promise<number> {
   const recording = await readRecording(options.file);
   const traced = analyse(recording.observations, recording.header.replicas ?? 1, options.thresholds);
-  io.stdout.write(render(traced, options.output, { color: useColor(io, options.color), kept: true, quiet: options.quiet, observations: options.raw ? recording.observations : undefined }));
+  io.stdout.write(
+    render(traced, options.output, {
+      color: useColor(io, options.color),
+      kept: true,
+      quiet: options.quiet,
+      observations: options.raw ? recording.observations : undefined,
+    }),
+  );
   return exitCodeFor(traced, recording.observations);
 }

@@ -61,9 +61,18 @@ export async function run(options: RunOptions, io: IOStreams): Promise<number> {
     await recorder?.close();
   }
   const traced = analyse(result.observations, options.replicas, options.thresholds);
-  io.stdout.write(render(traced, options.output, { color: useColor(io, options.color), kept: result.kept, quiet: options.quiet, observations: options.raw ? result.observations : undefined }));
+  io.stdout.write(
+    render(traced, options.output, {
+      color: useColor(io, options.color),
+      kept: result.kept,
+      quiet: options.quiet,
+      observations: options.raw ? result.observations : undefined,
+    }),
+  );
   if (result.kept) {
-    io.stderr.write(`podtrace: kept ${result.pods.length === 1 ? `pod ${result.namespace}/${result.name}` : `${result.pods.length} pods ${result.namespace}/${result.name}-*`}${options.service ? " and the Service" : ""} (--keep); delete with: kubectl delete pod,service -n ${result.namespace} -l ${RUN_LABEL}=${result.runId}\n`);
+    io.stderr.write(
+      `podtrace: kept ${result.pods.length === 1 ? `pod ${result.namespace}/${result.name}` : `${result.pods.length} pods ${result.namespace}/${result.name}-*`}${options.service ? " and the Service" : ""} (--keep); delete with: kubectl delete pod,service -n ${result.namespace} -l ${RUN_LABEL}=${result.runId}\n`,
+    );
   }
   for (const l of result.leftovers) io.stderr.write(`podtrace: WARNING: not cleaned up: ${l}\n`);
   if (options.record) io.stderr.write(`podtrace: recorded the run to ${options.record} (replay with: podtrace replay ${options.record})\n`);
