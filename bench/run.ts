@@ -12,7 +12,8 @@ import { execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { indexObservations } from "../src/core/observed-run.ts";
-import type { Observation, RawObject } from "../src/core/observation.ts";
+import { kubeletSums, podtraceKubeletStyle, type StartupSeconds } from "./kubelet-measure.ts";
+import type { Observation } from "../src/core/observation.ts";
 import type { Timeline } from "../src/core/timeline.ts";
 import { percentile, type PodSetTimeline } from "../src/core/pod-set.ts";
 import { parseServerTime } from "../src/core/window.ts";
@@ -85,50 +86,28 @@ function run(cmd: string, args: string[], options: { killAfterMs?: number; onSta
 }
 
 function podtrace(args: string[], options: { killAfterMs?: number } = {}): Promise<Run> {
-  return run(process.execPath, [BIN, ...args], options);
+  // The executable itself, as users run it (its #! line sets the Node options it runs with).
+  return run(BIN, args, options);
 }
 
 const median = (values: number[]) => percentile(values, 50);
 
-// --- the kubelet's own measure ----------------------------------------------------------
+// --- accuracy against the kubelet -----------------------------------------------------------
 
-async function kubeletSums(node: string): Promise<{ sli: number; total: number }> {
-  const text = await kubectl("get", "--raw", `/api/v1/nodes/${node}/proxy/metrics`);
-  const sum = (name: string) => Number(new RegExp(`^${name}_sum(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
-  return { sli: sum("kubelet_pod_start_sli_duration_seconds"), total: sum("kubelet_pod_start_total_duration_seconds") };
-}
-
-/**
- * podtrace's figures defined as the kubelet defines its own: from creationTimestamp (as
- * stored, whole seconds) to the first status update showing every container running,
- * as seen on a watch; the SLI also leaves out the span from the first pull's start to the
- * last pull's end.
- */
-function podtraceKubeletStyle(observations: Observation[], t: Timeline): { sli: number; total: number } {
-  const run = indexObservations(observations);
-  const created = parseServerTime((run.podCreate?.object["metadata"] as RawObject)["creationTimestamp"])!.ms;
-  const running = run.pods.find((p) => {
-    const statuses = ((p.pod["status"] as RawObject | undefined)?.["containerStatuses"] ?? []) as RawObject[];
-    return statuses.length > 0 && statuses.every((s) => (s["state"] as RawObject | undefined)?.["running"] !== undefined);
-  });
-  const total = (running!.arrivedAt - created) / 1000;
-  const pulls = t.phases.filter((p) => p.kind === "image-pull" && p.status === "done" && !p.details["alreadyPresent"]);
-  const pulling = pulls.length
-    ? (Math.max(...pulls.map((p) => p.end!.offsetMs)) - Math.min(...pulls.map((p) => p.start!.offsetMs))) / 1000
-    : 0;
-  return { sli: total - pulling, total };
+async function metrics(node: string): Promise<StartupSeconds> {
+  return kubeletSums(await kubectl("get", "--raw", `/api/v1/nodes/${node}/proxy/metrics`));
 }
 
 async function accuracy(node: string): Promise<Record<string, unknown>> {
   const rows: { manifest: string; kubeletTotal: number; podtraceTotal: number; kubeletSli: number; podtraceSli: number }[] = [];
   for (let i = 0; i < RUNS; i++) {
     for (const manifest of ["test/fixtures/manifests/one-container.yaml", "bench/manifests/pull-always.yaml"]) {
-      const before = await kubeletSums(node);
+      const before = await metrics(node);
       const r = await podtrace(["run", manifest, "-n", NS, "-o", "json", "--raw"]);
       if (r.code !== 0) throw new Error(`podtrace run ${manifest} exited ${r.code}: ${r.stderr}`);
       // The kubelet records the measure as it observes the pod running: give it a moment.
       await new Promise((res) => setTimeout(res, 500));
-      const after = await kubeletSums(node);
+      const after = await metrics(node);
       const out = JSON.parse(r.stdout) as Timeline & { observations: Observation[] };
       const ours = podtraceKubeletStyle(out.observations, out);
       rows.push({
@@ -215,8 +194,8 @@ async function coldStart(): Promise<Record<string, unknown>> {
     }
     return median(walls);
   };
-  const version = await time(process.execPath, [BIN, "--version"]);
-  const help = await time(process.execPath, [BIN, "--help"]);
+  const version = await time(BIN, ["--version"]);
+  const help = await time(BIN, ["--help"]);
   const kubectlVersion = await time(KUBECTL, ["version", "--client"]);
   return {
     podtraceVersionMs: version,

@@ -30,6 +30,6 @@ for name in "${names[@]}"; do
   fi
   log "recording ${name} ${args[*]:-}"
   status=0
-  node bin/podtrace.js run "${manifest}" "${args[@]}" --no-color --record "test/fixtures/recordings/${name}.ndjson" >/dev/null || status=$?
+  bin/podtrace.js run "${manifest}" "${args[@]}" --no-color --record "test/fixtures/recordings/${name}.ndjson" >/dev/null || status=$?
   log "  exit ${status}"
 done

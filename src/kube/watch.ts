@@ -36,6 +36,13 @@ export interface WatchOptions {
   /** Waits between failed attempts; injected so tests do not sleep. */
   delay?: (ms: number, signal: AbortSignal) => Promise<void>;
   clock?: () => number;
+  /**
+   * "resourceVersionOnly": the first list asks for one item and yields none, for a caller
+   * that knows nothing it cares about exists yet (its objects are created after the watch
+   * starts); a busy namespace's thousands of Events are then never fetched. Relists after
+   * 410 Gone are always full.
+   */
+  initialList?: "full" | "resourceVersionOnly";
   /** Backoff bounds for failed connections. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -58,7 +65,11 @@ export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
       // List: the current state and the resourceVersion to watch from.
       let listed: { status: number; body: RawObject };
       try {
-        listed = await options.transport.list(withQuery(options.path, options.params ?? {}), signal);
+        const rvOnly = initial && options.initialList === "resourceVersionOnly";
+        listed = await options.transport.list(
+          withQuery(options.path, { ...(options.params ?? {}), ...(rvOnly ? { limit: "1" } : {}) }),
+          signal,
+        );
       } catch (err) {
         if (signal.aborted) return;
         yield { type: "status", status: "error", detail: `list failed: ${describe(err)}`, arrivedAt: clock() };
@@ -74,7 +85,8 @@ export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
       }
       const metadata = (listed.body["metadata"] ?? {}) as RawObject;
       resourceVersion = typeof metadata["resourceVersion"] === "string" ? metadata["resourceVersion"] : "";
-      const items = Array.isArray(listed.body["items"]) ? (listed.body["items"] as RawObject[]) : [];
+      const rvOnly = initial && options.initialList === "resourceVersionOnly";
+      const items = !rvOnly && Array.isArray(listed.body["items"]) ? (listed.body["items"] as RawObject[]) : [];
       yield { type: "sync", objects: items, arrivedAt: clock(), initial };
       initial = false;
     }

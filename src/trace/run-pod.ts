@@ -11,7 +11,7 @@ import { correlate } from "../core/correlate.ts";
 import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
 import { asRecord, indexObservations, str } from "../core/observed-run.ts";
 import type { EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
-import { podOf, splitByPod } from "../core/pod-set.ts";
+import { podOf } from "../core/pod-set.ts";
 import { containerStatus, containersInStartOrder, lastSnapshot } from "../core/pod-status.ts";
 import { apiMessage, KubeClient, watchTransport, type ApiResponse } from "../kube/client.ts";
 import { watch, type WatchItem } from "../kube/watch.ts";
@@ -75,13 +75,31 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   if (ownService) serviceNames.push(name);
 
   const observations: Observation[] = [];
+  // Each pod's own stream, kept as observations arrive, and which pods changed since the
+  // last look: with many pods only those are correlated again.
+  const streams = new Map<string, Observation[]>(named.pods.map((p) => [p.name, []]));
+  const changedPods = new Set<string>(streams.keys());
   let changed: () => void = () => undefined;
   let changedPromise = new Promise<void>((r) => (changed = r));
+  // Both Events APIs serve the same Event objects: the first copy of each version to
+  // arrive is kept, later copies add nothing.
+  const seenEvents = new Set<string>();
   const record = (o: Observation) => {
     // With many pods the Events watch sees the whole namespace: keep only ours.
     const pod = podOf(o);
     if (pod !== null && !podNames.has(pod)) return;
+    if (o.kind === "watch" && (o.resource === "events" || o.resource === "events.k8s.io")) {
+      const meta = asRecord(o.object["metadata"]);
+      const key = `${str(meta["uid"])}/${str(meta["resourceVersion"])}/${o.type === "DELETED" ? "deleted" : ""}`;
+      if (seenEvents.has(key)) return;
+      seenEvents.add(key);
+    }
     observations.push(o);
+    for (const [name, stream] of streams) {
+      if (pod !== null && pod !== name) continue;
+      stream.push(o);
+      changedPods.add(name);
+    }
     options.recorder?.write(o);
     changed();
     changedPromise = new Promise<void>((r) => (changed = r));
@@ -104,7 +122,8 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const startWatch = (resource: WatchedResource, path: string, params: Record<string, string>) => {
     let markConnected: () => void = () => undefined;
     connected.push(new Promise<void>((r) => (markConnected = r)));
-    const stream = watch({ transport: watchTransport(client), path, params, signal: watches.signal });
+    // Nothing of this run exists yet: the first list is only for its resourceVersion.
+    const stream = watch({ transport: watchTransport(client), path, params, signal: watches.signal, initialList: "resourceVersionOnly" });
     watchers.push(
       (async () => {
         for await (const item of stream) {
@@ -167,8 +186,8 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       end = "failed";
       endDetail = `rejected: ${apiMessage(rejected)}`;
     } else {
-      ({ end, endDetail } = await waitForOutcome(options, observations, () => changedPromise));
-      await readBeforeDeletion(client, namespace, single ? name : null, observations, record);
+      ({ end, endDetail } = await waitForOutcome(options, streams, changedPods, () => changedPromise));
+      await readBeforeDeletion(client, namespace, single ? name : null, streams, record);
     }
   } catch (err) {
     end = options.signal.aborted ? "interrupted" : "error";
@@ -223,7 +242,8 @@ async function createPods(
 
 async function waitForOutcome(
   options: TraceOptions,
-  observations: Observation[],
+  streams: ReadonlyMap<string, Observation[]>,
+  changedPods: Set<string>,
   nextChange: () => Promise<void>,
 ): Promise<{ end: EndObservation["reason"]; endDetail: string }> {
   const deadline = clientNow() + options.timeoutMs;
@@ -231,23 +251,28 @@ async function waitForOutcome(
     if (options.signal.aborted) resolve();
     options.signal.addEventListener("abort", () => resolve(), { once: true });
   });
+  /** What each pod waits for; absent once it is Ready. */
+  const waiting = new Map<string, string>([...streams.keys()].map((name) => [name, "startup"]));
   for (;;) {
-    const streams = [...splitByPod(observations)];
-    let ready = 0;
-    let waitingFor = "";
-    for (const [pod, stream] of streams) {
+    for (const pod of changedPods) {
+      const stream = streams.get(pod);
+      // A pod once Ready stays counted as Ready: it is not looked at again.
+      if (!stream || !waiting.has(pod)) continue;
       const t = correlate(stream);
       if (t.verdict.outcome === "ready") {
-        ready++;
+        waiting.delete(pod);
         continue;
       }
       const reason = failFastReason(indexObservations(stream), options.failFast);
-      if (reason) return { end: "failed", endDetail: streams.length > 1 ? `${pod}: ${reason}` : reason };
-      const open = t.phases.find((p) => p.status !== "done" && p.status !== "not-applicable");
-      waitingFor ||= open?.label ?? "startup";
+      if (reason) return { end: "failed", endDetail: streams.size > 1 ? `${pod}: ${reason}` : reason };
+      waiting.set(pod, t.phases.find((p) => p.status !== "done" && p.status !== "not-applicable")?.label ?? "startup");
     }
-    if (ready === streams.length) return { end: "ready", endDetail: "" };
-    options.progress?.(streams.length > 1 ? `${ready}/${streams.length} ready, waiting for ${waitingFor}` : `waiting for ${waitingFor}`);
+    changedPods.clear();
+    if (waiting.size === 0) return { end: "ready", endDetail: "" };
+    const waitingFor = waiting.values().next().value ?? "startup";
+    options.progress?.(
+      streams.size > 1 ? `${streams.size - waiting.size}/${streams.size} ready, waiting for ${waitingFor}` : `waiting for ${waitingFor}`,
+    );
     if (options.signal.aborted) return { end: "interrupted", endDetail: "interrupted" };
     const remaining = deadline - clientNow();
     if (remaining <= 0) return { end: "timeout", endDetail: `not Ready within ${Math.round(options.timeoutMs / 1000)}s` };
@@ -255,8 +280,8 @@ async function waitForOutcome(
     // Let the sockets be read first: an arrival is stamped when its bytes are read, so
     // correlating before reading what has already come would make arrivals late.
     await new Promise((resolve) => setImmediate(resolve));
-    // Many pods change often: look again at most every 100 ms, not at every event.
-    if (streams.length > 1) await delay(100);
+    // Many pods change often: look again at most every 250 ms, not at every event.
+    if (streams.size > 1) await delay(250);
   }
 }
 
@@ -268,18 +293,25 @@ async function readBeforeDeletion(
   client: KubeClient,
   namespace: string,
   onlyPod: string | null,
-  observations: Observation[],
+  streams: ReadonlyMap<string, Observation[]>,
   record: (o: Observation) => void,
 ): Promise<void> {
   const ns = encodeURIComponent(namespace);
-  const selector = onlyPod ? `?fieldSelector=${encodeURIComponent(`involvedObject.name=${onlyPod}`)}` : "";
-  const events = await client.request("GET", `/api/v1/namespaces/${ns}/events${selector}`).catch(() => null);
-  if (events?.status === 200) {
+  // One pod: a field selector. Many: the namespace's Events in pages (a busy namespace
+  // holds thousands), of which record() keeps those of our pods.
+  const query = onlyPod ? `fieldSelector=${encodeURIComponent(`involvedObject.name=${onlyPod}`)}` : "limit=500";
+  let page: string | undefined = "";
+  while (page !== undefined) {
+    const events: ApiResponse | null = await client
+      .request("GET", `/api/v1/namespaces/${ns}/events?${query}${page ? `&continue=${encodeURIComponent(page)}` : ""}`)
+      .catch(() => null);
+    if (events?.status !== 200) break;
     const arrivedAt = clientNow();
     for (const e of asArrayOf(events.body["items"]))
       record({ kind: "watch", resource: "events", type: "SYNC", arrivedAt, object: withoutManagedFields(e) });
+    page = str(asRecord(events.body["metadata"])["continue"]) || undefined;
   }
-  for (const [name, stream] of splitByPod(observations)) {
+  for (const [name, stream] of streams) {
     const pod = lastSnapshot(indexObservations(stream).pods)?.pod;
     if (!pod) continue;
     for (const c of containersInStartOrder(pod)) {
@@ -317,10 +349,7 @@ async function deletePods(client: KubeClient, namespace: string, runId: string, 
     }
   };
   await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, names.length) }, worker));
-  const remaining = await waitUntilGone(
-    client,
-    `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(`${RUN_LABEL}=${runId}`)}`,
-  );
+  const remaining = await waitUntilGone(client, `/api/v1/namespaces/${ns}/pods`, `${RUN_LABEL}=${runId}`);
   leftovers.push(...failed);
   if (remaining.length)
     leftovers.push(
@@ -339,18 +368,17 @@ async function deleteService(client: KubeClient, namespace: string, name: string
 }
 
 /** Poll a list until it is empty (30 s at most); returns the names still there. */
-async function waitUntilGone(client: KubeClient, listPath: string): Promise<string[]> {
+async function waitUntilGone(client: KubeClient, listPath: string, labelSelector: string): Promise<string[]> {
+  const selector = encodeURIComponent(labelSelector);
   const until = clientNow() + 30_000;
-  let names: string[] = [];
   while (clientNow() < until) {
-    const r = await client.request("GET", listPath).catch(() => null);
-    if (r?.status === 200) {
-      names = asArrayOf(r.body["items"]).map((o) => str(asRecord(o["metadata"])["name"]));
-      if (names.length === 0) return [];
-    }
+    // One item is enough to know whether any is left.
+    const r = await client.request("GET", `${listPath}?labelSelector=${selector}&limit=1`).catch(() => null);
+    if (r?.status === 200 && asArrayOf(r.body["items"]).length === 0) return [];
     await delay(200);
   }
-  return names;
+  const r = await client.request("GET", `${listPath}?labelSelector=${selector}`).catch(() => null);
+  return r?.status === 200 ? asArrayOf(r.body["items"]).map((o) => str(asRecord(o["metadata"])["name"])) : ["(could not list)"];
 }
 
 function recordItem(record: (o: Observation) => void, resource: WatchedResource, item: WatchItem): void {

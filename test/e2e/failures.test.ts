@@ -5,7 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Timeline } from "../../src/core/timeline.ts";
+import { create } from "xmlbuilder2";
 import { podtrace } from "../support/cli.ts";
+
+interface JunitDoc {
+  testsuites: { testsuite: { "@tests": string; "@failures": string; testcase: { "@name": string; failure?: unknown }[] } };
+}
 import { createNamespace, deleteNamespace, leftovers } from "../support/cluster.ts";
 
 let ns = "";
@@ -114,6 +119,12 @@ describe("stuck-phase verdicts", () => {
     const junit = await podtrace(["run", "test/fixtures/manifests/one-container.yaml", "-n", ns, "-o", "junit", "--max", "total=1ms"]);
     expect(junit.code).toBe(4);
     expect(junit.stdout).toMatch(/^<\?xml/);
+    // Well-formed, and shaped as JUnit viewers read it: testsuites > testsuite > testcase.
+    const doc = create(junit.stdout).end({ format: "object" }) as unknown as JunitDoc;
+    const suite = doc.testsuites.testsuite;
+    expect(Number(suite["@tests"])).toBe(suite.testcase.length);
+    expect(Number(suite["@failures"])).toBe(1);
+    expect(suite.testcase.filter((tc) => tc.failure).map((tc) => tc["@name"])).toEqual(["ready"]);
     expect(junit.stdout).toMatch(/<testcase [^>]*name="ready"[^>]*>\s*<failure [^>]*type="threshold"/);
     expect(await leftovers(ns)).toEqual([]);
   });

@@ -27,7 +27,7 @@ export interface Running {
 
 export function start(args: string[], env: Record<string, string> = {}): Running {
   const started = performance.now();
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(BIN, args, {
     cwd: ROOT,
     env: { ...process.env, KUBECONFIG, CI: "true", NO_COLOR: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],

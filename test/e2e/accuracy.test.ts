@@ -1,0 +1,43 @@
+/**
+ * Accuracy against the kubelet's own measure, on the real local cluster: podtrace's
+ * figures, defined as the kubelet defines its pod start-up histograms, agree with the
+ * change of their _sum across one pod's start. The benchmark measures the difference
+ * (about 20 ms here); the bound below is loose enough never to flake on a busy machine and
+ * tight enough to catch a boundary placed on the wrong side of a one-second stamp.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Observation } from "../../src/core/observation.ts";
+import type { Timeline } from "../../src/core/timeline.ts";
+import { kubeletSums, podtraceKubeletStyle } from "../../bench/kubelet-measure.ts";
+import { podtrace } from "../support/cli.ts";
+import { createNamespace, deleteNamespace, kubectl } from "../support/cluster.ts";
+
+let ns = "";
+let node = "";
+beforeAll(async () => {
+  ns = await createNamespace("accuracy-e2e");
+  node = (await kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")).trim();
+});
+afterAll(async () => {
+  if (ns) await deleteNamespace(ns);
+});
+
+const BOUND_MS = 300;
+
+describe("accuracy against the kubelet", () => {
+  it.each(["test/fixtures/manifests/one-container.yaml", "bench/manifests/pull-always.yaml"])("%s", async (manifest) => {
+    const before = kubeletSums(await kubectl("get", "--raw", `/api/v1/nodes/${node}/proxy/metrics`));
+    const r = await podtrace(["run", manifest, "-n", ns, "-o", "json", "--raw"]);
+    expect(r.code).toBe(0);
+    // The kubelet records its measure when its own watch shows the pod running.
+    let after = before;
+    for (let i = 0; i < 50 && after.total === before.total; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = kubeletSums(await kubectl("get", "--raw", `/api/v1/nodes/${node}/proxy/metrics`));
+    }
+    const out = JSON.parse(r.stdout) as Timeline & { observations: Observation[] };
+    const ours = podtraceKubeletStyle(out.observations, out);
+    expect(Math.abs(ours.total - (after.total - before.total)) * 1000).toBeLessThan(BOUND_MS);
+    expect(Math.abs(ours.sli - (after.sli - before.sli)) * 1000).toBeLessThan(BOUND_MS);
+  });
+});
