@@ -172,6 +172,38 @@ describe("watch", () => {
     ).toBe(true);
   });
 
+  it("asks only for a resourceVersion at first when told nothing it cares about exists yet, and relists in full after 410", async () => {
+    const server = await serve([
+      list("7", ["old-1", "old-2"]),
+      (_req, res) => {
+        res.writeHead(410, { "content-type": "application/json" });
+        res.end(JSON.stringify({ kind: "Status", code: 410 }));
+      },
+      list("9", ["old-1", "new"]),
+      (_req, res) => {
+        res.writeHead(200);
+        res.write(line("ADDED", "x", "10"));
+      },
+    ]);
+    cleanup = server.close;
+    const abort = new AbortController();
+    const items = await collect(
+      watch({
+        transport: transport(server.base),
+        path: "/api/v1/events",
+        signal: abort.signal,
+        initialList: "resourceVersionOnly",
+        delay: async () => undefined,
+      }),
+      (all) => all.some((i) => i.type === "event"),
+      abort,
+    );
+    const syncs = items.filter((i) => i.type === "sync");
+    expect(syncs.map((i) => (i.type === "sync" ? i.objects.length : -1))).toEqual([0, 2]);
+    const lists = server.requests.filter((u) => u.searchParams.get("watch") !== "true");
+    expect(lists.map((u) => u.searchParams.get("limit"))).toEqual(["1", null]);
+  });
+
   it("retries with growing back-off while the server refuses, and reports each failure", async () => {
     const server = await serve([
       list("5", []),
