@@ -83,6 +83,7 @@ export async function main(argv: readonly string[], io: IOStreams, signal?: Abor
           service: opts["service"] === true,
           raw: opts["raw"] === true,
           quiet: opts["quiet"] === true,
+          verbose,
           color: opts["color"] as boolean | undefined,
           failFast: { immediate: opts["failFast"] === true, repeats },
           thresholds: await thresholds(opts["max"] as string[]),

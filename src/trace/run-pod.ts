@@ -36,6 +36,8 @@ export interface TraceOptions {
   recorder?: RecordingWriter | undefined;
   /** Called with what is being waited on, for the spinner. */
   progress?: (text: string) => void;
+  /** Called with diagnostics for -v: the watches' health (closed, stalled, reconnected). */
+  debug?: ((text: string) => void) | undefined;
   version: string;
 }
 
@@ -95,6 +97,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       seenEvents.add(key);
     }
     observations.push(o);
+    if (o.kind === "watch-status") options.debug?.(`watch ${o.resource}: ${o.status}${o.detail ? ` (${o.detail})` : ""}`);
     for (const [name, stream] of streams) {
       if (pod !== null && pod !== name) continue;
       stream.push(o);

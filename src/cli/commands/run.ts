@@ -28,6 +28,7 @@ export interface RunOptions {
   service: boolean;
   raw: boolean;
   quiet: boolean;
+  verbose: boolean;
   color?: boolean | undefined;
   failFast: FailFastPolicy;
   thresholds: Threshold[];
@@ -54,6 +55,7 @@ export async function run(options: RunOptions, io: IOStreams): Promise<number> {
       signal: options.signal,
       recorder,
       progress: (text) => status.update(text),
+      debug: options.verbose ? (text) => io.stderr.write(`podtrace: ${text}\n`) : undefined,
       version: options.version,
     });
   } finally {
