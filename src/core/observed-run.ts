@@ -45,6 +45,8 @@ export interface EndpointSliceChange {
 
 export interface ObservedRun {
   podCreate: CreateObservation | null;
+  /** The Deployment or ReplicaSet whose pods are traced, when podtrace did not create the pod itself. */
+  controllerCreate: CreateObservation | null;
   serviceCreates: CreateObservation[];
   pods: PodSnapshot[];
   events: SeenEvent[];
@@ -56,6 +58,7 @@ export interface ObservedRun {
 export function indexObservations(observations: readonly Observation[]): ObservedRun {
   const run: ObservedRun = {
     podCreate: null,
+    controllerCreate: null,
     serviceCreates: [],
     pods: [],
     events: [],
@@ -70,7 +73,8 @@ export function indexObservations(observations: readonly Observation[]): Observe
     switch (o.kind) {
       case "create":
         if (o.resource === "pods") run.podCreate ??= o;
-        else run.serviceCreates.push(o);
+        else if (o.resource === "services") run.serviceCreates.push(o);
+        else run.controllerCreate ??= o;
         break;
       case "watch":
         if (o.resource === "pods") run.pods.push({ arrivedAt: o.arrivedAt, type: o.type, pod: o.object });
@@ -119,7 +123,10 @@ export function toSeenEvent(o: WatchObservation): SeenEvent | null {
   const series = asRecord(ev["series"]);
   const source = asRecord(ev["source"]);
   const seriesCount = typeof series["count"] === "number" ? series["count"] : 0;
-  const count = isEventsApi ? Math.max(1, seriesCount) : Math.max(1, typeof ev["count"] === "number" ? ev["count"] : 0, seriesCount);
+  // core/v1 says count; events.k8s.io/v1 says deprecatedCount for the same number (the
+  // kubelet still writes the old API) and series.count for events written as a series.
+  const legacyCount = ev[isEventsApi ? "deprecatedCount" : "count"];
+  const count = Math.max(1, typeof legacyCount === "number" ? legacyCount : 0, seriesCount);
   return {
     uid,
     firstArrivedAt: o.arrivedAt,
