@@ -16,7 +16,8 @@ import { parseHttpDate, parseServerTime, type ServerTime } from "./window.ts";
 export function estimateClockOffset(run: ObservedRun): ClockEstimate {
   let lower = -Infinity;
   let upper = Infinity;
-  const create = run.podCreate;
+  // The request podtrace sent: the pod's, or the controller's that makes the pods.
+  const create = run.podCreate ?? run.controllerCreate;
   if (create && create.status < 300) {
     const stamps: (ServerTime | null)[] = [
       parseHttpDate(create.serverDate),

@@ -58,11 +58,12 @@ class Correlation {
   constructor(run: ObservedRun, clock: ClockEstimate) {
     this.run = run;
     this.clock = clock;
-    this.submit = run.podCreate?.sentAt ?? null;
+    // What podtrace sent: the pod's create request, or the controller's that makes the pod.
+    this.submit = (run.podCreate ?? run.controllerCreate)?.sentAt ?? null;
     const latest = lastSnapshot(run.pods)?.pod;
     this.podObject = latest ?? (run.podCreate?.status && run.podCreate.status < 300 ? run.podCreate.object : {});
     const meta = asRecord(this.podObject["metadata"]);
-    this.podName = str(meta["name"]) || run.podCreate?.name || "";
+    this.podName = str(meta["name"]) || (run.podCreate ?? run.controllerCreate)?.name || "";
     this.podUid = str(meta["uid"]);
     if (!clock.consistent) {
       this.warnings.push(
@@ -73,7 +74,8 @@ class Correlation {
 
   timeline(): Timeline {
     const phases: DraftPhase[] = [];
-    const create = this.run.podCreate;
+    const create = this.run.podCreate ?? this.run.controllerCreate;
+    const byController = !this.run.podCreate && this.run.controllerCreate !== null;
     const submitted = this.submit;
     const podSpec = this.run.podCreate?.status && this.run.podCreate.status < 300 ? this.run.podCreate.object : this.podObject;
     const containers = containersInStartOrder(podSpec);
@@ -93,15 +95,31 @@ class Correlation {
         : null;
     phases.push(this.phase("admission", "admission", submitMark, created));
 
+    // A Deployment or ReplicaSet: the controller admitted -> it created the pod (a
+    // Deployment through its ReplicaSet). The pod's own creation ends the phase.
+    let podCreated = created;
+    if (byController) {
+      const first = this.run.pods.find((p) => p.type !== "DELETED");
+      podCreated = first
+        ? this.chain([
+            ...this.stamp("pod creationTimestamp", asRecord(first.pod["metadata"])["creationTimestamp"]),
+            arrivalSignal("arrival of the pod", first.arrivedAt),
+          ])
+        : null;
+      phases.push(this.phase("controller", "controller", created, podCreated, { controller: str(create?.object["kind"]) }));
+    }
+
     // created -> scheduled.
     const scheduledEvent = this.podEvent("Scheduled");
     const scheduledSnapshot = firstSnapshot(this.run.pods, (p) => nodeName(p) !== "");
+    // The scheduler records its Scheduled event after the binding went through, so even
+    // its microsecond eventTime only bounds the binding from above.
     const scheduled = this.chain([
-      ...this.eventSignals(scheduledEvent),
+      ...this.eventSignals(scheduledEvent).map((s) => ({ ...s, earliest: -Infinity, tightUpper: true })),
       ...this.conditionSignals("PodScheduled", (p) => str(condition(p, "PodScheduled")?.["status"]) === "True"),
       ...(scheduledSnapshot ? [arrivalSignal("arrival of pod update with spec.nodeName", scheduledSnapshot.arrivedAt)] : []),
     ]);
-    phases.push(this.phase("scheduling", "scheduling", created, scheduled, { node: nodeName(this.podObject) }));
+    phases.push(this.phase("scheduling", "scheduling", podCreated, scheduled, { node: nodeName(this.podObject) }));
 
     // scheduled -> sandbox ready (volumes mounted, sandbox created, CNI gave an IP). No
     // event marks it and the status update that shows it often lags the first container
@@ -452,6 +470,7 @@ class Correlation {
 
 const LABELS: Record<PhaseKind, string> = {
   admission: "admission",
+  controller: "controller creates pod",
   scheduling: "scheduling",
   sandbox: "sandbox + network",
   "image-pull": "image pull",

@@ -18,8 +18,8 @@ export type WatchedResource = "pods" | "events" | "events.k8s.io" | "endpointsli
 /** The create request of a traced object, timed on the client. */
 export interface CreateObservation {
   kind: "create";
-  /** What was created: a Pod, or the Service created with --service. */
-  resource: "pods" | "services";
+  /** What was created: a Pod, a Deployment or ReplicaSet whose pods are traced, or the Service created with --service. */
+  resource: "pods" | "deployments" | "replicasets" | "services";
   /** What was asked for: the API's answer may be a Status without them. */
   namespace: string;
   name: string;

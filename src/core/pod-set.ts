@@ -27,10 +27,16 @@ export function podOf(o: Observation): string | null {
   }
 }
 
-/** Each pod's stream, in the order the pods were created. */
+/** Each pod's stream, in the order the pods were created (or first seen). */
 export function splitByPod(observations: readonly Observation[]): Map<string, Observation[]> {
+  // The pods podtrace created, then those a controller created, as first seen.
   const names: string[] = [];
   for (const o of observations) if (o.kind === "create" && o.resource === "pods") names.push(o.name);
+  for (const o of observations) {
+    if (o.kind !== "watch" || o.resource !== "pods") continue;
+    const name = podOf(o);
+    if (name && !names.includes(name)) names.push(name);
+  }
   const streams = new Map<string, Observation[]>(names.map((n) => [n, []]));
   for (const o of observations) {
     const pod = podOf(o);

@@ -13,6 +13,7 @@ export interface Threshold {
 
 export const PHASE_KINDS: readonly PhaseKind[] = [
   "admission",
+  "controller",
   "scheduling",
   "sandbox",
   "image-pull",

@@ -20,6 +20,7 @@ export interface Boundary {
 
 export type PhaseKind =
   | "admission"
+  | "controller"
   | "scheduling"
   | "sandbox"
   | "image-pull"

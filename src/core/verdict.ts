@@ -21,7 +21,7 @@ interface Problem {
 export function diagnose(run: ObservedRun, t: Timeline): Verdict {
   const ns = t.pod.namespace || "default";
   const name = t.pod.name;
-  const create = run.podCreate;
+  const create = run.podCreate ?? run.controllerCreate;
   if (create && create.status >= 300) {
     const message = str(create.object["message"]) || `HTTP ${create.status}`;
     return {
@@ -50,6 +50,11 @@ export function diagnose(run: ObservedRun, t: Timeline): Verdict {
   const ours = run.events.filter((e) => (t.pod.uid && e.involvedUid ? e.involvedUid === t.pod.uid : e.involvedName === name));
   const pod = lastSnapshot(run.pods)?.pod ?? create?.object ?? {};
   const problems = findProblems(pod, ours, run);
+  if (run.pods.length === 0 && run.controllerCreate) {
+    // No pod yet: the controller's own warnings (FailedCreate: quota, admission) say why.
+    const warning = run.events.filter((e) => e.type === "Warning" && e.involvedKind !== "Pod").at(-1);
+    if (warning) problems.push({ phase: "controller", summary: `${warning.reason}: ${warning.message}`, causes: [warning.message] });
+  }
   const order = t.phases.map((p) => `${p.kind}:${p.container ?? ""}`);
   const rank = (p: Problem) => {
     const i = order.indexOf(`${p.phase}:${p.container ?? ""}`);
@@ -238,6 +243,11 @@ function nextCommands(problem: Problem, name: string, ns: string): string[] {
   const describe = `kubectl describe pod ${name} -n ${ns}`;
   const events = `kubectl get events -n ${ns} --field-selector involvedObject.name=${name} --sort-by=.lastTimestamp`;
   switch (problem.phase) {
+    case "controller":
+      return [
+        `kubectl describe deployments,replicasets -n ${ns} -l podtrace.dev/run`,
+        `kubectl get events -n ${ns} --field-selector type=Warning`,
+      ];
     case "scheduling":
       return [describe, `kubectl describe nodes`, `kubectl get nodes -o wide --show-labels`];
     case "sandbox":
@@ -260,6 +270,7 @@ function nextCommands(problem: Problem, name: string, ns: string): string[] {
 }
 
 const PHASE_LABELS: Partial<Record<PhaseKind, string>> = {
+  controller: "controller creating the pod",
   sandbox: "sandbox + network",
   "image-pull": "image pull",
   "container-create": "container create",

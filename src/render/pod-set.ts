@@ -28,11 +28,18 @@ export function renderPodSetTable(set: PodSetTimeline, options: { color: boolean
   const notReady = set.pods.filter((t) => t.verdict.outcome !== "ready" || t.verdict.thresholds?.length);
   const first = set.pods[0];
   const lines = [
-    `${set.replicas} pods ${first ? `${first.pod.namespace}/${first.pod.name.replace(/-\d+$/, "")}-*` : ""}`,
+    `${set.replicas} pods ${first ? `${first.pod.namespace}/${commonPrefix(set.pods.map((t) => t.pod.name))}*` : ""}`,
     table.toString(),
     set.ready === set.replicas ? c.green(`✓ ${set.ready}/${set.replicas} pods Ready`) : c.red(`✗ ${set.ready}/${set.replicas} pods Ready`),
     ...notReady.slice(0, 20).map((t) => `  ${t.pod.name}: ${verdictLine(t, c)}`),
     ...(notReady.length > 20 ? [`  ... and ${notReady.length - 20} more (see -o json)`] : []),
   ];
   return lines.join("\n") + "\n";
+}
+
+/** The pods' shared name prefix, up to its last dash: "web-b2kkh-" for web-b2kkh-0, web-b2kkh-1. */
+function commonPrefix(names: string[]): string {
+  let prefix = names[0] ?? "";
+  for (const n of names) while (!n.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  return prefix.slice(0, prefix.lastIndexOf("-") + 1);
 }

@@ -1,20 +1,35 @@
 /**
- * Naming the traced pod: reruns of the same manifest must never collide, and every object
- * a run creates carries the run's label so cleanup (and a person) can find it.
+ * Naming what a run creates: reruns of the same manifest must never collide, and every
+ * object a run creates (pods, a Deployment or ReplicaSet and the pods it makes, the
+ * Service) carries the run's label, so cleanup (and a person) can find it.
  */
 import { randomBytes } from "node:crypto";
 import { BadInputError } from "../cli/errors.ts";
 import type { RawObject } from "../core/observation.ts";
+import { workloadKind } from "../kube/manifest.ts";
 
 export const RUN_LABEL = "podtrace.dev/run";
 
-export interface NamedPods {
-  /** The run's name, base-<runId>: the pod's name, or with --replicas the prefix of the pods' names. */
+/** A Deployment or ReplicaSet whose pods are traced. */
+export interface NamedController {
+  kind: "Deployment" | "ReplicaSet";
+  /** The API resource, under /apis/apps/v1/namespaces/<ns>/. */
+  resource: "deployments" | "replicasets";
+  object: RawObject;
+}
+
+export interface NamedRun {
+  /** The run's name, base-<runId>: the pod's or controller's name, or with --replicas the prefix of the pods' names. */
   name: string;
   namespace: string;
   runId: string;
-  /** The pods to create, named and labelled. */
+  /** The pods podtrace creates itself, named and labelled (none when a controller creates them). */
   pods: { name: string; pod: RawObject }[];
+  controller: NamedController | null;
+  /** How many pods must become Ready. */
+  expectedPods: number;
+  /** The pods' template as a Pod (labels, namespace, containers), for the Service and Service matching. */
+  template: RawObject;
 }
 
 /** A DNS-1123 suffix: 5 characters of [a-z0-9]. */
@@ -23,7 +38,7 @@ export function nameSuffix(): string {
   return [...randomBytes(5)].map((b) => alphabet[b % alphabet.length]).join("");
 }
 
-export function namePods(manifest: RawObject, flagNamespace: string | undefined, defaultNamespace: string, replicas = 1): NamedPods {
+export function nameRun(manifest: RawObject, flagNamespace: string | undefined, defaultNamespace: string, replicas = 1): NamedRun {
   const metadata = (manifest["metadata"] as RawObject | undefined) ?? {};
   const base = String(metadata["name"] ?? metadata["generateName"] ?? "podtrace").replace(/-+$/, "");
   const manifestNamespace = typeof metadata["namespace"] === "string" ? metadata["namespace"] : undefined;
@@ -36,24 +51,56 @@ export function namePods(manifest: RawObject, flagNamespace: string | undefined,
   const namespace = flagNamespace || manifestNamespace || defaultNamespace;
   const runId = nameSuffix();
   // Leave room for the suffixes within the 63-character limit of Service names and labels.
-  const name = `${base.slice(0, 48).replace(/-+$/, "")}-${runId}`;
-  const pods = Array.from({ length: replicas }, (_, i) => {
-    const podName = replicas === 1 ? name : `${name}-${i}`;
-    return { name: podName, pod: withName(manifest, podName, namespace, runId) };
-  });
-  return { name, namespace, runId, pods };
+  const name = `${base.slice(0, 40).replace(/-+$/, "")}-${runId}`;
+  const kind = workloadKind(manifest);
+  if (kind === "Pod") {
+    const pods = Array.from({ length: replicas }, (_, i) => {
+      const podName = replicas === 1 ? name : `${name}-${i}`;
+      return { name: podName, pod: labelled(manifest, podName, namespace, runId) };
+    });
+    return { name, namespace, runId, pods, controller: null, expectedPods: replicas, template: pods[0]!.pod };
+  }
+  if (replicas !== 1) {
+    throw new BadInputError(`--replicas does not apply to a ${kind}`, `set spec.replicas in the ${kind} instead`);
+  }
+  const object = labelled(manifest, name, namespace, runId);
+  const spec = { ...((object["spec"] as RawObject | undefined) ?? {}) };
+  const template = { ...((spec["template"] as RawObject | undefined) ?? {}) };
+  const templateMeta = { ...((template["metadata"] as RawObject | undefined) ?? {}) };
+  templateMeta["labels"] = { ...((templateMeta["labels"] as RawObject | undefined) ?? {}), [RUN_LABEL]: runId };
+  template["metadata"] = templateMeta;
+  spec["template"] = template;
+  // The selector must select the template's labels; with the run's label it selects only
+  // this run's pods.
+  const selector = { ...((spec["selector"] as RawObject | undefined) ?? {}) };
+  selector["matchLabels"] = { ...((selector["matchLabels"] as RawObject | undefined) ?? {}), [RUN_LABEL]: runId };
+  spec["selector"] = selector;
+  object["spec"] = spec;
+  const expectedPods = typeof spec["replicas"] === "number" ? spec["replicas"] : 1;
+  if (!Number.isInteger(expectedPods) || expectedPods < 1) {
+    throw new BadInputError(`the ${kind} asks for ${String(spec["replicas"])} replicas`, "podtrace needs at least one pod to trace");
+  }
+  return {
+    name,
+    namespace,
+    runId,
+    pods: [],
+    controller: { kind, resource: kind === "Deployment" ? "deployments" : "replicasets", object },
+    expectedPods,
+    template: { apiVersion: "v1", kind: "Pod", metadata: { ...templateMeta, namespace }, spec: template["spec"] },
+  };
 }
 
-function withName(manifest: RawObject, name: string, namespace: string, runId: string): RawObject {
-  const pod = structuredClone(manifest);
-  const metadata = { ...((pod["metadata"] as RawObject | undefined) ?? {}) };
+function labelled(manifest: RawObject, name: string, namespace: string, runId: string): RawObject {
+  const object = structuredClone(manifest);
+  const metadata = { ...((object["metadata"] as RawObject | undefined) ?? {}) };
   delete metadata["generateName"];
   delete metadata["resourceVersion"];
   delete metadata["uid"];
   metadata["name"] = name;
   metadata["namespace"] = namespace;
   metadata["labels"] = { ...((metadata["labels"] as RawObject | undefined) ?? {}), [RUN_LABEL]: runId };
-  pod["metadata"] = metadata;
-  delete pod["status"];
-  return pod;
+  object["metadata"] = metadata;
+  delete object["status"];
+  return object;
 }

@@ -19,8 +19,10 @@ export interface RecordingHeader {
   namespace: string;
   /** The pod's name, or with --replicas the prefix of the pods' names. */
   pod: string;
-  /** How many copies of the pod the run created (absent in single-pod recordings of older versions). */
+  /** How many pods the run waited for (absent in single-pod recordings of older versions). */
   replicas?: number;
+  /** The controller whose pods were traced, when the manifest was a Deployment or ReplicaSet. */
+  controller?: string;
   /** The manifest as submitted (after naming), so a replay can show what was traced. */
   manifest: Record<string, unknown>;
 }

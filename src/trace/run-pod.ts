@@ -10,13 +10,13 @@ import { BadInputError, ClusterAccessError } from "../cli/errors.ts";
 import { correlate } from "../core/correlate.ts";
 import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
 import { asRecord, indexObservations, str } from "../core/observed-run.ts";
-import type { EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
+import type { CreateObservation, EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
 import { podOf } from "../core/pod-set.ts";
 import { containerStatus, containersInStartOrder, lastSnapshot } from "../core/pod-status.ts";
 import { apiMessage, KubeClient, watchTransport, type ApiResponse } from "../kube/client.ts";
 import { watch, type WatchItem } from "../kube/watch.ts";
 import { clientNow } from "./clock.ts";
-import { namePods, RUN_LABEL } from "./pod-naming.ts";
+import { nameRun, RUN_LABEL, type NamedController } from "./pod-naming.ts";
 import type { RecordingWriter } from "./recording.ts";
 import { selects, serviceFor } from "./services.ts";
 
@@ -47,6 +47,10 @@ export interface TraceResult {
   runId: string;
   namespace: string;
   pods: string[];
+  /** How many pods the run waited for. */
+  expectedPods: number;
+  /** The controller the run created, if it traced a Deployment or ReplicaSet. */
+  controller: "Deployment" | "ReplicaSet" | null;
   observations: Observation[];
   /** What could not be cleaned up, for the user to remove by hand. */
   leftovers: string[];
@@ -59,11 +63,12 @@ const CREATE_CONCURRENCY = 8;
 export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const { client } = options;
   const replicas = options.replicas ?? 1;
-  const named = namePods(options.manifest, options.namespace, client.namespace, replicas);
-  const { name, namespace, runId } = named;
+  const named = nameRun(options.manifest, options.namespace, client.namespace, replicas);
+  const { name, namespace, runId, controller, template } = named;
+  // The pods of the run: known up front when podtrace creates them, learnt from the pod
+  // watch (by the run's label) when a controller does.
   const podNames = new Set(named.pods.map((p) => p.name));
-  const single = replicas === 1;
-  const template = named.pods[0]!.pod;
+  const single = named.pods.length === 1 && !controller;
   const ns = encodeURIComponent(namespace);
   const serverVersion = await getServerVersion(client);
   const podLabels = asRecord(asRecord(template["metadata"])["labels"]);
@@ -89,7 +94,26 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const record = (o: Observation) => {
     // With many pods the Events watch sees the whole namespace: keep only ours.
     const pod = podOf(o);
-    if (pod !== null && !podNames.has(pod)) return;
+    if (controller && pod !== null && !podNames.has(pod)) {
+      if (o.kind === "watch" && o.resource === "pods") {
+        // A pod the controller created: its stream starts with everything shared so far,
+        // and with its Events if any came before the pod itself.
+        podNames.add(pod);
+        streams.set(
+          pod,
+          observations.filter((x) => {
+            const of = podOf(x);
+            return of === null || of === pod;
+          }),
+        );
+        changedPods.add(pod);
+      } else if (pod !== name && !pod.startsWith(`${name}-`)) {
+        // Controller-made pods (and a Deployment's ReplicaSets) are named after the
+        // controller; anything else is not ours.
+        return;
+      }
+    }
+    if (!controller && pod !== null && !podNames.has(pod)) return;
     if (o.kind === "watch" && (o.resource === "events" || o.resource === "events.k8s.io")) {
       const meta = asRecord(o.object["metadata"]);
       const key = `${str(meta["uid"])}/${str(meta["resourceVersion"])}/${o.type === "DELETED" ? "deleted" : ""}`;
@@ -115,8 +139,9 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     serverVersion,
     namespace,
     pod: name,
-    replicas,
-    manifest: template,
+    replicas: named.expectedPods,
+    ...(controller ? { controller: controller.kind } : {}),
+    manifest: controller?.object ?? template,
   });
 
   const watches = new AbortController();
@@ -179,17 +204,19 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       serviceCreated = true;
     }
     if (options.signal.aborted) throw new Error("interrupted before the pod was created");
-    options.progress?.(single ? "creating pod" : `creating ${replicas} pods`);
+    options.progress?.(controller ? `creating ${controller.kind} ${name}` : single ? "creating pod" : `creating ${replicas} pods`);
     // From here pods may exist even if a response never arrives: clean up by label.
     podCreateSent = true;
-    const rejected = await createPods(client, ns, namespace, named.pods, options.signal, record);
+    const rejected = controller
+      ? await createController(client, ns, namespace, name, controller, options.signal, record)
+      : await createPods(client, ns, namespace, named.pods, options.signal, record);
     if (rejected) {
       // Rejected: the verdict carries the API's words.
       if (rejected.status === 401) client.checkAccess(rejected, `creating pod ${name}`);
       end = "failed";
       endDetail = `rejected: ${apiMessage(rejected)}`;
     } else {
-      ({ end, endDetail } = await waitForOutcome(options, streams, changedPods, () => changedPromise));
+      ({ end, endDetail } = await waitForOutcome(options, named.expectedPods, streams, changedPods, () => changedPromise));
       await readBeforeDeletion(client, namespace, single ? name : null, streams, record);
     }
   } catch (err) {
@@ -203,13 +230,25 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   }
   record({ kind: "end", arrivedAt: clientNow(), reason: end, ...(endDetail ? { detail: endDetail } : {}) });
   await cleanup();
-  return { name, runId, namespace, pods: named.pods.map((p) => p.name), observations, leftovers, kept: options.keep };
+  return {
+    name,
+    runId,
+    namespace,
+    pods: [...podNames],
+    expectedPods: named.expectedPods,
+    controller: controller?.kind ?? null,
+    observations,
+    leftovers,
+    kept: options.keep,
+  };
 
   async function cleanup(): Promise<void> {
     try {
       if (!options.keep) {
         options.progress?.("cleaning up");
-        if (podCreateSent) await deletePods(client, namespace, runId, [...podNames], leftovers);
+        // The controller first, or it would make new pods as fast as they are deleted.
+        if (podCreateSent && controller) await deleteController(client, namespace, name, runId, controller, leftovers);
+        if (podCreateSent) await deletePods(client, namespace, runId, leftovers);
         if (serviceCreated) await deleteService(client, namespace, name, leftovers);
       }
     } finally {
@@ -243,8 +282,29 @@ async function createPods(
   return rejected;
 }
 
+/** Create the Deployment or ReplicaSet; returns its rejection, if any. */
+async function createController(
+  client: KubeClient,
+  ns: string,
+  namespace: string,
+  name: string,
+  controller: NamedController,
+  signal: AbortSignal,
+  record: (o: Observation) => void,
+): Promise<ApiResponse | null> {
+  const r = await client.request(
+    "POST",
+    `/apis/apps/v1/namespaces/${ns}/${controller.resource}`,
+    controller.object,
+    AbortSignal.any([signal, AbortSignal.timeout(30_000)]),
+  );
+  record(createObservation(controller.resource, namespace, name, r));
+  return r.status >= 300 ? r : null;
+}
+
 async function waitForOutcome(
   options: TraceOptions,
+  expectedPods: number,
   streams: ReadonlyMap<string, Observation[]>,
   changedPods: Set<string>,
   nextChange: () => Promise<void>,
@@ -254,28 +314,28 @@ async function waitForOutcome(
     if (options.signal.aborted) resolve();
     options.signal.addEventListener("abort", () => resolve(), { once: true });
   });
-  /** What each pod waits for; absent once it is Ready. */
-  const waiting = new Map<string, string>([...streams.keys()].map((name) => [name, "startup"]));
+  const ready = new Set<string>();
+  /** What each pod not yet Ready waits for. */
+  const waiting = new Map<string, string>();
   for (;;) {
     for (const pod of changedPods) {
       const stream = streams.get(pod);
       // A pod once Ready stays counted as Ready: it is not looked at again.
-      if (!stream || !waiting.has(pod)) continue;
+      if (!stream || ready.has(pod)) continue;
       const t = correlate(stream);
       if (t.verdict.outcome === "ready") {
+        ready.add(pod);
         waiting.delete(pod);
         continue;
       }
       const reason = failFastReason(indexObservations(stream), options.failFast);
-      if (reason) return { end: "failed", endDetail: streams.size > 1 ? `${pod}: ${reason}` : reason };
+      if (reason) return { end: "failed", endDetail: expectedPods > 1 || streams.size > 1 ? `${pod}: ${reason}` : reason };
       waiting.set(pod, t.phases.find((p) => p.status !== "done" && p.status !== "not-applicable")?.label ?? "startup");
     }
     changedPods.clear();
-    if (waiting.size === 0) return { end: "ready", endDetail: "" };
-    const waitingFor = waiting.values().next().value ?? "startup";
-    options.progress?.(
-      streams.size > 1 ? `${streams.size - waiting.size}/${streams.size} ready, waiting for ${waitingFor}` : `waiting for ${waitingFor}`,
-    );
+    if (ready.size >= expectedPods) return { end: "ready", endDetail: "" };
+    const waitingFor = waiting.values().next().value ?? "the controller to create pods";
+    options.progress?.(expectedPods > 1 ? `${ready.size}/${expectedPods} ready, waiting for ${waitingFor}` : `waiting for ${waitingFor}`);
     if (options.signal.aborted) return { end: "interrupted", endDetail: "interrupted" };
     const remaining = deadline - clientNow();
     if (remaining <= 0) return { end: "timeout", endDetail: `not Ready within ${Math.round(options.timeoutMs / 1000)}s` };
@@ -284,7 +344,7 @@ async function waitForOutcome(
     // correlating before reading what has already come would make arrivals late.
     await new Promise((resolve) => setImmediate(resolve));
     // Many pods change often: look again at most every 250 ms, not at every event.
-    if (streams.size > 1) await delay(250);
+    if (expectedPods > 1) await delay(250);
   }
 }
 
@@ -332,32 +392,70 @@ async function readBeforeDeletion(
 }
 
 /**
- * Delete the run's pods and wait until they are gone; what stays is reported, never
- * hidden. Grace period 0: the pods are ours, created seconds ago; waiting for a graceful
- * stop would only make every run slower.
+ * Delete the run's pods (found by the run's label) and wait until they are gone; what
+ * stays is reported, never hidden. Grace period 0: the pods are ours, created seconds
+ * ago; waiting for a graceful stop would only make every run slower.
  */
-async function deletePods(client: KubeClient, namespace: string, runId: string, names: string[], leftovers: string[]): Promise<void> {
+async function deletePods(client: KubeClient, namespace: string, runId: string, leftovers: string[]): Promise<void> {
   const ns = encodeURIComponent(namespace);
+  const selector = encodeURIComponent(`${RUN_LABEL}=${runId}`);
   const body = { kind: "DeleteOptions", apiVersion: "v1", gracePeriodSeconds: 0, propagationPolicy: "Background" };
-  const failed: string[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < names.length) {
-      const name = names[next++]!;
-      const r = await client
-        .request("DELETE", `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, body)
-        .catch((err: Error) => err);
-      if (r instanceof Error) failed.push(`pod ${namespace}/${name}: delete failed (${r.message})`);
-      else if (r.status >= 300 && r.status !== 404) failed.push(`pod ${namespace}/${name}: delete failed (${apiMessage(r)})`);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, names.length) }, worker));
-  const remaining = await waitUntilGone(client, `/api/v1/namespaces/${ns}/pods`, `${RUN_LABEL}=${runId}`);
-  leftovers.push(...failed);
-  if (remaining.length)
+  const failed = new Map<string, string>();
+  const until = clientNow() + 30_000;
+  while (clientNow() < until) {
+    const list = await client.request("GET", `/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`).catch(() => null);
+    const names = list?.status === 200 ? asArrayOf(list.body["items"]).map((o) => str(asRecord(o["metadata"])["name"])) : null;
+    if (names?.length === 0) return;
+    let next = 0;
+    const worker = async () => {
+      while (names && next < names.length) {
+        const name = names[next++]!;
+        const r = await client
+          .request("DELETE", `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, body)
+          .catch((err: Error) => err);
+        if (r instanceof Error) failed.set(name, r.message);
+        else if (r.status >= 300 && r.status !== 404) failed.set(name, apiMessage(r));
+      }
+    };
+    await Promise.all(Array.from({ length: CREATE_CONCURRENCY }, worker));
+    await delay(200);
+  }
+  const list = await client.request("GET", `/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`).catch(() => null);
+  const remaining =
+    list?.status === 200 ? asArrayOf(list.body["items"]).map((o) => str(asRecord(o["metadata"])["name"])) : ["(could not list)"];
+  for (const [name, why] of failed) leftovers.push(`pod ${namespace}/${name}: delete failed (${why})`);
+  if (remaining.length) {
     leftovers.push(
       `pods still present 30s after deletion: ${remaining.join(", ")}; remove them with: kubectl delete pods -n ${namespace} -l ${RUN_LABEL}=${runId}`,
     );
+  }
+}
+
+/** Delete the Deployment or ReplicaSet, and a Deployment's ReplicaSets, so nothing makes new pods. */
+async function deleteController(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  runId: string,
+  controller: NamedController,
+  leftovers: string[],
+): Promise<void> {
+  const ns = encodeURIComponent(namespace);
+  const body = { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Background" };
+  const r = await client
+    .request("DELETE", `/apis/apps/v1/namespaces/${ns}/${controller.resource}/${encodeURIComponent(name)}`, body)
+    .catch((err: Error) => err);
+  if (r instanceof Error || (r.status >= 300 && r.status !== 404)) {
+    leftovers.push(
+      `${controller.kind} ${namespace}/${name}: delete failed (${r instanceof Error ? r.message : apiMessage(r)}); remove it with: kubectl delete ${controller.resource} ${name} -n ${namespace}`,
+    );
+  }
+  // The ReplicaSets carry the pod template's labels, the run's label among them. The
+  // garbage collector would remove them too, but later: remove them now.
+  const selector = encodeURIComponent(`${RUN_LABEL}=${runId}`);
+  await client.request("DELETE", `/apis/apps/v1/namespaces/${ns}/replicasets?labelSelector=${selector}`, body).catch(() => null);
+  const remaining = await waitUntilGone(client, `/apis/apps/v1/namespaces/${ns}/replicasets`, `${RUN_LABEL}=${runId}`);
+  if (remaining.length) leftovers.push(`replicasets still present 30s after deletion: ${remaining.join(", ")}`);
 }
 
 async function deleteService(client: KubeClient, namespace: string, name: string, leftovers: string[]): Promise<void> {
@@ -415,7 +513,7 @@ function withoutManagedFields(object: RawObject): RawObject {
   return { ...object, metadata: rest };
 }
 
-function createObservation(resource: "pods" | "services", namespace: string, name: string, r: ApiResponse): Observation {
+function createObservation(resource: CreateObservation["resource"], namespace: string, name: string, r: ApiResponse): Observation {
   return {
     kind: "create",
     resource,

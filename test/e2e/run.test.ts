@@ -160,6 +160,18 @@ describe("podtrace run", () => {
     expect(await leftovers(ns)).toEqual([]);
   });
 
+  it("traces the pods of a Deployment and removes the Deployment, its ReplicaSet and its pods", async () => {
+    const r = await podtrace(["run", "test/fixtures/manifests/deployment.yaml", "--service", "-n", ns, "-o", "json", "--timeout", "180s"]);
+    expect(r.stderr).not.toMatch(/ERROR/);
+    expect(r.code).toBe(0);
+    const set = JSON.parse(r.stdout) as { replicas: number; ready: number; pods: Timeline[] };
+    expect(validate(set), JSON.stringify(validate.errors)).toBe(true);
+    expect(set.ready).toBe(3);
+    for (const t of set.pods) expect(t.phases.find((p) => p.kind === "controller")?.status).toBe("done");
+    expect(await leftovers(ns)).toEqual([]);
+    expect((await kubectl("get", "deployments,replicasets", "-n", ns, "-l", "podtrace.dev/run", "-o", "name")).trim()).toBe("");
+  });
+
   it("keeps the pod with --keep and says how to delete it", async () => {
     const r = await podtrace(["run", "test/fixtures/manifests/one-container.yaml", "-n", ns, "--keep", "-q"]);
     expect(r.code).toBe(0);
@@ -182,11 +194,11 @@ describe("podtrace run", () => {
     expect(yaml.code).toBe(2);
     expect(yaml.stderr).toMatch(/invalid YAML/);
 
-    const deployment = `/tmp/podtrace-deploy-${process.pid}.yaml`;
-    await writeFile(deployment, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n");
-    const notPod = await podtrace(["run", deployment]);
+    const job = `/tmp/podtrace-job-${process.pid}.yaml`;
+    await writeFile(job, "apiVersion: batch/v1\nkind: Job\nmetadata: {name: x}\n");
+    const notPod = await podtrace(["run", job]);
     expect(notPod.code).toBe(2);
-    expect(notPod.stderr).toContain("expected apiVersion v1, kind Pod; found apps/v1 Deployment");
+    expect(notPod.stderr).toContain("expected a v1 Pod, or an apps/v1 Deployment or ReplicaSet; found batch/v1 Job");
 
     const two = `/tmp/podtrace-two-${process.pid}.yaml`;
     await writeFile(

@@ -6,7 +6,7 @@
 import pc from "picocolors";
 import { correlate } from "../../core/correlate.ts";
 import type { Observation } from "../../core/observation.ts";
-import { correlatePodSet, type PodSetTimeline } from "../../core/pod-set.ts";
+import { correlatePodSet, splitByPod, type PodSetTimeline } from "../../core/pod-set.ts";
 import { applyThresholds, type Threshold } from "../../core/thresholds.ts";
 import type { Timeline } from "../../core/timeline.ts";
 import { renderJson } from "../../render/json.ts";
@@ -19,8 +19,14 @@ export type OutputFormat = "table" | "json" | "junit";
 
 export type Traced = { kind: "pod"; timeline: Timeline } | { kind: "set"; set: PodSetTimeline };
 
-export function analyse(observations: readonly Observation[], replicas: number, thresholds: readonly Threshold[]): Traced {
-  if (replicas <= 1) return { kind: "pod", timeline: applyThresholds(correlate(observations), thresholds) };
+/** `expectedPods`: how many pods the run waited for (--replicas, or the controller's spec.replicas). */
+export function analyse(observations: readonly Observation[], expectedPods: number, thresholds: readonly Threshold[]): Traced {
+  // One pod (a controller may have replaced its pod: then there are several to show), or
+  // none at all: a rejected request, a controller that made no pod; its verdict says why.
+  const pods = splitByPod(observations).size;
+  if (pods === 0 || (expectedPods <= 1 && pods === 1)) {
+    return { kind: "pod", timeline: applyThresholds(correlate(observations), thresholds) };
+  }
   const set = correlatePodSet(observations);
   return { kind: "set", set: { ...set, pods: set.pods.map((t) => applyThresholds(t, thresholds)) } };
 }

@@ -9,7 +9,7 @@ import { createStatus } from "../status.ts";
 import type { Threshold } from "../../core/thresholds.ts";
 import type { FailFastPolicy } from "../../core/fail-fast.ts";
 import { KubeClient } from "../../kube/client.ts";
-import { readPodManifest } from "../../kube/manifest.ts";
+import { readManifest } from "../../kube/manifest.ts";
 import { tracePod } from "../../trace/run-pod.ts";
 import { RecordingWriter } from "../../trace/recording.ts";
 import { RUN_LABEL } from "../../trace/pod-naming.ts";
@@ -37,7 +37,7 @@ export interface RunOptions {
 }
 
 export async function run(options: RunOptions, io: IOStreams): Promise<number> {
-  const manifest = await readPodManifest(options.file, io.stdin);
+  const manifest = await readManifest(options.file, io.stdin);
   const client = KubeClient.load({ kubeconfig: options.kubeconfig, context: options.context, namespace: options.namespace });
   const recorder = options.record ? new RecordingWriter(options.record) : undefined;
   const status = await createStatus(io, options.quiet);
@@ -62,7 +62,7 @@ export async function run(options: RunOptions, io: IOStreams): Promise<number> {
     status.stop();
     await recorder?.close();
   }
-  const traced = analyse(result.observations, options.replicas, options.thresholds);
+  const traced = analyse(result.observations, result.expectedPods, options.thresholds);
   io.stdout.write(
     render(traced, options.output, {
       color: useColor(io, options.color),
@@ -72,8 +72,14 @@ export async function run(options: RunOptions, io: IOStreams): Promise<number> {
     }),
   );
   if (result.kept) {
+    const what = result.controller
+      ? `${result.controller} ${result.namespace}/${result.name} and its pods`
+      : result.pods.length === 1
+        ? `pod ${result.namespace}/${result.name}`
+        : `${result.pods.length} pods ${result.namespace}/${result.name}-*`;
+    const kinds = result.controller ? "deployment,replicaset,pod,service" : "pod,service";
     io.stderr.write(
-      `podtrace: kept ${result.pods.length === 1 ? `pod ${result.namespace}/${result.name}` : `${result.pods.length} pods ${result.namespace}/${result.name}-*`}${options.service ? " and the Service" : ""} (--keep); delete with: kubectl delete pod,service -n ${result.namespace} -l ${RUN_LABEL}=${result.runId}\n`,
+      `podtrace: kept ${what}${options.service ? " and the Service" : ""} (--keep); delete with: kubectl delete ${kinds} -n ${result.namespace} -l ${RUN_LABEL}=${result.runId}\n`,
     );
   }
   for (const l of result.leftovers) io.stderr.write(`podtrace: WARNING: not cleaned up: ${l}\n`);
