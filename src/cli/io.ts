@@ -9,10 +9,6 @@ export interface IOStreams {
   env: NodeJS.ProcessEnv;
 }
 
-export function processStreams(): IOStreams {
-  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
-}
-
 /** Interactive niceties (spinner, colour) only for a person at a terminal. */
 export function isInteractive(io: IOStreams): boolean {
   return io.stderr.isTTY === true && !isCI(io) && io.env["TERM"] !== "dumb";

@@ -44,10 +44,6 @@ export function condition(pod: RawObject, type: string): RawObject | null {
   return conditions.find((c) => str(c["type"]) === type) ?? null;
 }
 
-export function conditionTrue(pod: RawObject, type: string): boolean {
-  return str(condition(pod, type)?.["status"]) === "True";
-}
-
 /** The container's status entry, from initContainerStatuses or containerStatuses. */
 export function containerStatus(pod: RawObject, c: ContainerSpec): RawObject | null {
   const status = asRecord(pod["status"]);

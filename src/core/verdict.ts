@@ -5,7 +5,7 @@
  */
 import { parseFailedScheduling } from "./failed-scheduling.ts";
 import { asRecord, str, type ObservedRun, type SeenEvent } from "./observed-run.ts";
-import { containerStatus, containersInStartOrder, lastSnapshot, podPhase, type ContainerSpec } from "./pod-status.ts";
+import { containerStatus, containersInStartOrder, lastSnapshot, podPhase } from "./pod-status.ts";
 import type { RawObject } from "./observation.ts";
 import type { Outcome, PhaseKind, Timeline, Verdict } from "./timeline.ts";
 
@@ -283,7 +283,7 @@ function labelOf(kind: PhaseKind): string {
   return PHASE_LABELS[kind] ?? kind;
 }
 
-export function seconds(ms: number): string {
+function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
 }
 
@@ -298,5 +298,3 @@ function isText(v: string | undefined): v is string {
 function uniq(values: string[]): string[] {
   return [...new Set(values)];
 }
-
-export type { ContainerSpec };

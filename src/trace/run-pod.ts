@@ -122,10 +122,10 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     }
     observations.push(o);
     if (o.kind === "watch-status") options.debug?.(`watch ${o.resource}: ${o.status}${o.detail ? ` (${o.detail})` : ""}`);
-    for (const [name, stream] of streams) {
-      if (pod !== null && pod !== name) continue;
+    for (const [podName, stream] of streams) {
+      if (pod !== null && pod !== podName) continue;
       stream.push(o);
-      changedPods.add(name);
+      changedPods.add(podName);
     }
     options.recorder?.write(o);
     changed();
