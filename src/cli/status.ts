@@ -14,7 +14,8 @@ export async function createStatus(io: IOStreams, quiet: boolean): Promise<Statu
   if (quiet) return { update: () => undefined, stop: () => undefined };
   if (isInteractive(io)) {
     const { default: ora } = await import("ora");
-    const spinner = ora({ stream: io.stderr as NodeJS.WriteStream, discardStdin: false }).start("starting");
+    // Interactive was decided above (isInteractive): ora's own check reads CI differently.
+    const spinner = ora({ stream: io.stderr as NodeJS.WriteStream, discardStdin: false, isEnabled: true }).start("starting");
     return {
       update: (text) => {
         spinner.text = text;

@@ -422,6 +422,7 @@ class Correlation {
       sources: m.sources,
       uncertaintyMs: Number.isFinite(m.earliest) ? round(Math.max(0, m.latest - m.earliest)) : 0,
       ...(m.inconsistent ? { inconsistent: true } : {}),
+      ...(m.approximate && m.latest - m.earliest > 100 ? { approximate: true } : {}),
     };
   }
 

@@ -16,6 +16,8 @@ export interface Boundary {
   uncertaintyMs: number;
   /** Signals contradicted each other; the boundary was placed at the upper bound. */
   inconsistent?: boolean;
+  /** No signal bounds it tightly: placed in the middle of its window (uncertaintyMs wide). */
+  approximate?: boolean;
 }
 
 export type PhaseKind =

@@ -33,6 +33,8 @@ export interface Placement {
   sources: string[];
   /** Signals contradicted each other (clock skew beyond the estimated offset). */
   inconsistent: boolean;
+  /** Placed in the middle of a window wider than 100 ms: no signal bounds it tightly. */
+  approximate?: boolean;
 }
 
 export function place(signals: readonly Signal[]): Placement | null {
@@ -55,8 +57,15 @@ export function place(signals: readonly Signal[]): Placement | null {
   if (!Number.isFinite(latest)) return { at: earliest, earliest, latest: earliest, sources, inconsistent: false };
   // No lower bound: the causal chain (the previous boundary) supplies one later.
   if (!Number.isFinite(earliest)) return { at: latest, earliest: -Infinity, latest, sources, inconsistent: false };
-  const at = upper?.tightUpper ? latest : (earliest + latest) / 2;
-  return { at, earliest, latest, sources, inconsistent: false };
+  if (upper?.tightUpper) return { at: latest, earliest, latest, sources, inconsistent: false };
+  return {
+    at: (earliest + latest) / 2,
+    earliest,
+    latest,
+    sources,
+    inconsistent: false,
+    ...(latest - earliest > 100 ? { approximate: true } : {}),
+  };
 }
 
 function uniq(values: (string | undefined)[]): string[] {

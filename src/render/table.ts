@@ -31,7 +31,8 @@ export function renderTable(t: Timeline, options: TableOptions): string {
     table.push([
       statusMark(p, c) + " " + p.label,
       formatOffset(p.start?.offsetMs ?? null),
-      formatDuration(p.durationMs),
+      // ≈: a boundary with no tight signal, placed in the middle of its window.
+      (p.start?.approximate || p.end?.approximate ? "≈" : "") + formatDuration(p.durationMs),
       bar(p, span, barWidth, c),
       details(p),
     ]);
