@@ -37,8 +37,8 @@ export async function main(argv: readonly string[], io: IOStreams, signal?: Abor
   let code: number = ExitCode.Ready;
   program
     .command("run")
-    .description("create a pod (or a Deployment or ReplicaSet), trace its pods' startup phase by phase, and clean up")
-    .argument("<manifest>", "a Pod, Deployment or ReplicaSet (YAML or JSON), or - for stdin")
+    .description("create a pod (or a Deployment, ReplicaSet or Job), trace its pods' startup phase by phase, and clean up")
+    .argument("<manifest>", "a Pod, Deployment, ReplicaSet or Job (YAML or JSON), or - for stdin")
     .option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     .option("--context <name>", "kubeconfig context to use")
     .option("-n, --namespace <ns>", "namespace (default: the manifest's, then the context's, then default)")

@@ -20,6 +20,7 @@ import {
   lastSnapshot,
   nodeName,
   podIP,
+  podPhase,
   type ContainerSpec,
 } from "./pod-status.ts";
 import { parsePulledMessage } from "./pulled-message.ts";
@@ -54,6 +55,8 @@ class Correlation {
 
   private readonly run: ObservedRun;
   private readonly clock: ClockEstimate;
+  /** The pod's containers run to completion (restartPolicy Never or OnFailure, as in a Job). */
+  private readonly runsToCompletion: boolean;
 
   constructor(run: ObservedRun, clock: ClockEstimate) {
     this.run = run;
@@ -65,6 +68,8 @@ class Correlation {
     const meta = asRecord(this.podObject["metadata"]);
     this.podName = str(meta["name"]) || (run.podCreate ?? run.controllerCreate)?.name || "";
     this.podUid = str(meta["uid"]);
+    const restartPolicy = str(asRecord(this.podObject["spec"])["restartPolicy"]);
+    this.runsToCompletion = restartPolicy === "Never" || restartPolicy === "OnFailure";
     if (!clock.consistent) {
       this.warnings.push(
         `server timestamps contradict each other by up to ${Math.round((clock.lowerMs ?? 0) - (clock.upperMs ?? 0))} ms: clocks of the apiserver, scheduler and nodes differ`,
@@ -167,6 +172,11 @@ class Correlation {
     const endpoints = services.length ? this.endpointsPublished(services) : null;
     const endpointsPhase = this.phase("endpoints", "endpoints", ready, endpoints, services.length ? { services: services.join(", ") } : {});
     if (!services.length) endpointsPhase.phase.status = "not-applicable";
+    // A pod that completed without being seen Ready: readiness and endpoints do not apply.
+    if (podPhase(this.podObject) === "Succeeded" && !ready) {
+      for (const d of phases) if (d.phase.kind === "readiness") d.phase.status = "not-applicable";
+      endpointsPhase.phase.status = "not-applicable";
+    }
     phases.push(endpointsPhase);
 
     this.settle();
@@ -237,19 +247,20 @@ class Correlation {
     phases.push(this.containerPhase("container-start", "start", c, created, started, restarts ? { restarts } : {}));
 
     if (c.type === "init") {
-      const finishedSnapshot = firstSnapshot(this.run.pods, (p) => {
-        const t = asRecord(asRecord(containerStatus(p, c)?.["state"])["terminated"]);
-        return t["exitCode"] === 0;
-      });
-      const terminated = finishedSnapshot ? asRecord(asRecord(containerStatus(finishedSnapshot.pod, c)?.["state"])["terminated"]) : null;
-      const finished = terminated
-        ? this.chain([
-            ...this.stamp(`${c.name} state finishedAt`, terminated["finishedAt"]),
-            arrivalSignal(`arrival of pod update with ${c.name} terminated`, finishedSnapshot!.arrivedAt),
-          ])
-        : null;
+      // Init containers run one after another: each one's end is part of the chain.
+      const signals = this.terminatedSignals(c, true);
+      const finished = signals ? this.chain(signals) : null;
       phases.push(this.containerPhase("init-run", "run", c, started, finished, {}));
       return { phases, started };
+    }
+    if (c.type === "app" && this.runsToCompletion) {
+      // A pod that runs to completion (a Job's): how long each container ran. App
+      // containers run side by side, so their ends are not part of the chain.
+      const signals = this.terminatedSignals(c, false);
+      const placed = signals ? this.placeMark(signals) : null;
+      const finished = placed && started && placed.at < started.at ? { ...placed, at: started.at } : placed;
+      const exitCode = asRecord(asRecord(containerStatus(this.podObject, c)?.["state"])["terminated"])["exitCode"];
+      phases.push(this.containerPhase("container-run", "run", c, started, finished, typeof exitCode === "number" ? { exitCode } : {}));
     }
     if (c.type === "sidecar") {
       // A sidecar lets the next container start once it has started (and its startup
@@ -262,6 +273,20 @@ class Correlation {
       return { phases, started };
     }
     return { phases, started };
+  }
+
+  /** A container's end: its finishedAt and the arrival of the first update showing it (exit 0 only, when asked). */
+  private terminatedSignals(c: ContainerSpec, successOnly: boolean): Signal[] | null {
+    const snapshot = firstSnapshot(this.run.pods, (p) => {
+      const exitCode = asRecord(asRecord(containerStatus(p, c)?.["state"])["terminated"])["exitCode"];
+      return typeof exitCode === "number" && (!successOnly || exitCode === 0);
+    });
+    if (!snapshot) return null;
+    const terminated = asRecord(asRecord(containerStatus(snapshot.pod, c)?.["state"])["terminated"]);
+    return [
+      ...this.stamp(`${c.name} state finishedAt`, terminated["finishedAt"]),
+      arrivalSignal(`arrival of pod update with ${c.name} terminated`, snapshot.arrivedAt),
+    ];
   }
 
   // --- signals -------------------------------------------------------------------------
@@ -478,6 +503,7 @@ const LABELS: Record<PhaseKind, string> = {
   "container-create": "create",
   "container-start": "start",
   "init-run": "run",
+  "container-run": "run",
   "sidecar-startup": "startup",
   readiness: "readiness",
   endpoints: "endpoints",

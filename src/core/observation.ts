@@ -19,7 +19,7 @@ export type WatchedResource = "pods" | "events" | "events.k8s.io" | "endpointsli
 export interface CreateObservation {
   kind: "create";
   /** What was created: a Pod, a Deployment or ReplicaSet whose pods are traced, or the Service created with --service. */
-  resource: "pods" | "deployments" | "replicasets" | "services";
+  resource: "pods" | "deployments" | "replicasets" | "jobs" | "services";
   /** What was asked for: the API's answer may be a Status without them. */
   namespace: string;
   name: string;

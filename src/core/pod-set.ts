@@ -7,7 +7,7 @@
 import { correlate } from "./correlate.ts";
 import { asRecord, str } from "./observed-run.ts";
 import type { Observation } from "./observation.ts";
-import type { Timeline } from "./timeline.ts";
+import { succeeded, type Timeline } from "./timeline.ts";
 
 /** Which pod an observation is about; null when it concerns every pod (services, endpoints, watch health, the end). */
 export function podOf(o: Observation): string | null {
@@ -86,7 +86,7 @@ export function correlatePodSet(observations: readonly Observation[]): PodSetTim
     p99Ms: percentile(values, 99),
     maxMs: Math.max(...values),
   }));
-  return { schemaVersion: 1, replicas: pods.length, ready: pods.filter((t) => t.verdict.outcome === "ready").length, summary, pods };
+  return { schemaVersion: 1, replicas: pods.length, ready: pods.filter((t) => succeeded(t.verdict.outcome)).length, summary, pods };
 }
 
 /** Nearest-rank percentile. */

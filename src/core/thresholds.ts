@@ -3,7 +3,7 @@
  * A threshold names a phase kind (every container's phase of that kind is checked), a
  * phase id such as image-pull:web, or "total" (submit -> Ready).
  */
-import type { PhaseKind, Timeline } from "./timeline.ts";
+import { succeeded, type PhaseKind, type Timeline } from "./timeline.ts";
 import { parseGoDuration } from "./go-duration.ts";
 
 export interface Threshold {
@@ -20,6 +20,7 @@ export const PHASE_KINDS: readonly PhaseKind[] = [
   "container-create",
   "container-start",
   "init-run",
+  "container-run",
   "sidecar-startup",
   "readiness",
   "endpoints",
@@ -63,7 +64,7 @@ export function applyThresholds(t: Timeline, thresholds: readonly Threshold[]): 
   }
   if (violations.length === 0) return t;
   const verdict = { ...t.verdict, thresholds: violations };
-  if (verdict.outcome === "ready") {
+  if (succeeded(verdict.outcome)) {
     verdict.summary = `${t.verdict.summary}, but over threshold: ${violations.map((v) => `${v.phase} ${Math.round(v.actualMs)}ms > ${Math.round(v.limitMs)}ms`).join("; ")}`;
   }
   return { ...t, verdict };

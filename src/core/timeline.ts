@@ -29,6 +29,7 @@ export type PhaseKind =
   | "container-create"
   | "container-start"
   | "init-run"
+  | "container-run"
   | "sidecar-startup"
   | "readiness"
   | "endpoints";
@@ -61,7 +62,13 @@ export interface ClockEstimate {
   consistent: boolean;
 }
 
-export type Outcome = "ready" | "failed" | "timeout" | "interrupted" | "rejected" | "running";
+/** completed: a pod that runs to completion (a Job's) exited successfully. */
+export type Outcome = "ready" | "completed" | "failed" | "timeout" | "interrupted" | "rejected" | "running";
+
+/** The outcomes a run is glad of: Ready, or (for a Job's pod) completed. */
+export function succeeded(outcome: Outcome): boolean {
+  return outcome === "ready" || outcome === "completed";
+}
 
 export interface Verdict {
   outcome: Outcome;

@@ -32,11 +32,20 @@ export function diagnose(run: ObservedRun, t: Timeline): Verdict {
       next: [`kubectl create --dry-run=server -n ${ns} -f <the manifest>`],
     };
   }
+  const last = lastSnapshot(run.pods)?.pod;
+  if (last && podPhase(last) === "Succeeded") {
+    // Ran to completion (a Job's pod): success, measured to the last container's end.
+    const ends = t.phases.filter((p) => p.kind === "container-run" && p.end).map((p) => p.end!.offsetMs);
+    const after = ends.length ? ` after ${seconds(Math.max(...ends))}` : "";
+    return { outcome: "completed", phase: null, summary: `Completed${after}`, causes: [], next: [] };
+  }
   const outcome: Outcome = endOutcome(run);
   const readyPhase = t.phases.find((p) => p.kind === "readiness");
   const endpointsPhase = t.phases.find((p) => p.kind === "endpoints");
   const endpointsOk = !endpointsPhase || endpointsPhase.status === "done" || endpointsPhase.status === "not-applicable";
-  if (readyPhase?.status === "done" && endpointsOk) {
+  // A Job's pods are done when they complete: Ready on the way does not end the run.
+  const job = run.controllerCreate?.resource === "jobs";
+  if (readyPhase?.status === "done" && endpointsOk && !job) {
     const endpoints = t.endpointsAfterMs !== null ? `, endpoints published after ${seconds(t.endpointsAfterMs)}` : "";
     return {
       outcome: "ready",
@@ -163,7 +172,9 @@ function findProblems(pod: RawObject, events: SeenEvent[], run: ObservedRun): Pr
       });
       continue;
     }
-    const failedExit = exited && (exited.exitCode !== 0 || c.type === "app" || c.type === "sidecar");
+    // Exit 0 is a failure only for a container that should keep running.
+    const runsToCompletion = ["Never", "OnFailure"].includes(str(asRecord(pod["spec"])["restartPolicy"]));
+    const failedExit = exited && (exited.exitCode !== 0 || ((c.type === "app" || c.type === "sidecar") && !runsToCompletion));
     if (failedExit || waitingReason === "CrashLoopBackOff") {
       const log = run.logs.filter((l) => l.container === c.name).at(-1);
       const exitCode = exited?.exitCode ?? -1;

@@ -1,6 +1,6 @@
 /**
  * Reading the manifest a user hands to `podtrace run`: one YAML or JSON document, a v1
- * Pod or an apps/v1 Deployment or ReplicaSet (whose pods are traced). Anything else is bad
+ * Pod, an apps/v1 Deployment or ReplicaSet, or a batch/v1 Job (whose pods are traced). Anything else is bad
  * input (exit 2) with a message that says what was found.
  */
 import { readFile } from "node:fs/promises";
@@ -22,9 +22,13 @@ export async function readManifest(file: string, stdin?: NodeJS.ReadableStream):
           : code === "EACCES"
             ? "permission denied"
             : (err as Error).message;
-    throw new BadInputError(`cannot read ${file}: ${why}`, "pass the path of a Pod, Deployment or ReplicaSet manifest (YAML or JSON)", {
-      cause: err,
-    });
+    throw new BadInputError(
+      `cannot read ${file}: ${why}`,
+      "pass the path of a Pod, Deployment, ReplicaSet or Job manifest (YAML or JSON)",
+      {
+        cause: err,
+      },
+    );
   }
   return parseManifest(text, file);
 }
@@ -40,7 +44,8 @@ export function parseManifest(text: string, source: string): RawObject {
       throw new BadInputError(`${source}${line ? `:${line.line}:${line.col}` : ""}: invalid YAML: ${first.message.split("\n")[0]}`);
     }
   }
-  if (nonEmpty.length === 0) throw new BadInputError(`${source}: the file is empty`, "it must contain one Pod, Deployment or ReplicaSet");
+  if (nonEmpty.length === 0)
+    throw new BadInputError(`${source}: the file is empty`, "it must contain one Pod, Deployment, ReplicaSet or Job");
   if (nonEmpty.length > 1)
     throw new BadInputError(`${source}: found ${nonEmpty.length} documents`, "podtrace run traces one object: put it alone in the file");
   const value: unknown = nonEmpty[0]!.toJS();
@@ -52,8 +57,8 @@ export function parseManifest(text: string, source: string): RawObject {
   if (!kind) {
     const found = `${String(obj["apiVersion"] ?? "?")} ${String(obj["kind"] ?? "?")}`;
     throw new BadInputError(
-      `${source}: expected a v1 Pod, or an apps/v1 Deployment or ReplicaSet; found ${found}`,
-      "podtrace run traces a Pod, or the pods a Deployment or ReplicaSet creates",
+      `${source}: expected a v1 Pod, an apps/v1 Deployment or ReplicaSet, or a batch/v1 Job; found ${found}`,
+      "podtrace run traces a Pod, or the pods a Deployment, ReplicaSet or Job creates",
     );
   }
   const podSpec = kind === "Pod" ? obj["spec"] : asRecord(asRecord(obj["spec"])["template"])["spec"];
@@ -63,13 +68,14 @@ export function parseManifest(text: string, source: string): RawObject {
   return obj;
 }
 
-export type WorkloadKind = "Pod" | "Deployment" | "ReplicaSet";
+export type WorkloadKind = "Pod" | "Deployment" | "ReplicaSet" | "Job";
 
 /** What podtrace run accepts, by apiVersion/kind. */
 const WORKLOAD_KINDS: Record<string, WorkloadKind> = {
   "v1/Pod": "Pod",
   "apps/v1/Deployment": "Deployment",
   "apps/v1/ReplicaSet": "ReplicaSet",
+  "batch/v1/Job": "Job",
 };
 
 export function workloadKind(manifest: RawObject): WorkloadKind {

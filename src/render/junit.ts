@@ -3,7 +3,7 @@
  * failed, was never reached after a failure, or broke a --max threshold is a failure.
  */
 import { create } from "xmlbuilder2";
-import type { Timeline } from "../core/timeline.ts";
+import { succeeded, type Timeline } from "../core/timeline.ts";
 import { formatDuration } from "./format.ts";
 
 /** JUnit XML for one or more pods' timelines: one test suite per pod. */
@@ -42,14 +42,14 @@ function addSuite(root: ReturnType<ReturnType<typeof create>["ele"]>, t: Timelin
       failures++;
       tc.ele("failure", { message: `took ${formatDuration(limit.actualMs)}, limit ${formatDuration(limit.limitMs)}`, type: "threshold" });
     } else if (p.status !== "done") {
-      if (t.verdict.outcome === "ready") continue;
+      if (succeeded(t.verdict.outcome)) continue;
       skipped++;
       tc.ele("skipped", { message: p.status === "in-progress" ? "did not finish" : "not reached" });
     }
   }
   const total = over.get("total");
   const totalCase = suite.ele("testcase", { classname: suiteName, name: "ready", time: seconds(t.readyAfterMs ?? 0) });
-  if (t.verdict.outcome !== "ready") {
+  if (!succeeded(t.verdict.outcome)) {
     failures++;
     totalCase
       .ele("failure", { message: t.verdict.summary, type: t.verdict.outcome })

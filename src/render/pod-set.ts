@@ -5,6 +5,7 @@
 import Table from "cli-table3";
 import pc from "picocolors";
 import type { PodSetTimeline } from "../core/pod-set.ts";
+import { succeeded } from "../core/timeline.ts";
 import { verdictLine } from "./table.ts";
 import { formatDuration } from "./format.ts";
 
@@ -25,16 +26,22 @@ export function renderPodSetTable(set: PodSetTimeline, options: { color: boolean
       formatDuration(s.maxMs),
     ]);
   }
-  const notReady = set.pods.filter((t) => t.verdict.outcome !== "ready" || t.verdict.thresholds?.length);
+  const notReady = set.pods.filter((t) => !succeeded(t.verdict.outcome) || t.verdict.thresholds?.length);
   const first = set.pods[0];
   const lines = [
     `${set.replicas} pods ${first ? `${first.pod.namespace}/${commonPrefix(set.pods.map((t) => t.pod.name))}*` : ""}`,
     table.toString(),
-    set.ready === set.replicas ? c.green(`✓ ${set.ready}/${set.replicas} pods Ready`) : c.red(`✗ ${set.ready}/${set.replicas} pods Ready`),
+    (set.ready === set.replicas ? c.green("✓ ") : c.red("✗ ")) + `${set.ready}/${set.replicas} pods ${doneWord(set)}`,
     ...notReady.slice(0, 20).map((t) => `  ${t.pod.name}: ${verdictLine(t, c)}`),
     ...(notReady.length > 20 ? [`  ... and ${notReady.length - 20} more (see -o json)`] : []),
   ];
   return lines.join("\n") + "\n";
+}
+
+/** Ready, or completed for pods that run to completion (a Job's). */
+function doneWord(set: PodSetTimeline): string {
+  const completed = set.pods.filter((t) => t.verdict.outcome === "completed").length;
+  return completed === 0 ? "Ready" : completed === set.ready ? "completed" : "Ready or completed";
 }
 
 /** The pods' shared name prefix, up to its last dash: "web-b2kkh-" for web-b2kkh-0, web-b2kkh-1. */

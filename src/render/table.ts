@@ -4,7 +4,7 @@
  */
 import Table from "cli-table3";
 import pc from "picocolors";
-import type { Phase, Timeline } from "../core/timeline.ts";
+import { succeeded, type Phase, type Timeline } from "../core/timeline.ts";
 import { formatBytes, formatDuration, formatOffset } from "./format.ts";
 
 export interface TableOptions {
@@ -64,8 +64,7 @@ export function renderTable(t: Timeline, options: TableOptions): string {
 
 export function verdictLine(t: Timeline, c = pc.createColors(false)): string {
   const v = t.verdict;
-  if (v.outcome === "ready" && !v.thresholds?.length) return c.green(`✓ ${v.summary}`);
-  if (v.outcome === "ready") return c.red(`✗ ${v.summary}`);
+  if (succeeded(v.outcome) && !v.thresholds?.length) return c.green(`✓ ${v.summary}`);
   return c.red(`✗ ${v.summary}`);
 }
 

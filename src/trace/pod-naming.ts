@@ -12,9 +12,10 @@ export const RUN_LABEL = "podtrace.dev/run";
 
 /** A Deployment or ReplicaSet whose pods are traced. */
 export interface NamedController {
-  kind: "Deployment" | "ReplicaSet";
-  /** The API resource, under /apis/apps/v1/namespaces/<ns>/. */
-  resource: "deployments" | "replicasets";
+  kind: "Deployment" | "ReplicaSet" | "Job";
+  /** The API group and version the resource is served under: /apis/<apiVersion>/namespaces/<ns>/<resource>. */
+  apiVersion: "apps/v1" | "batch/v1";
+  resource: "deployments" | "replicasets" | "jobs";
   object: RawObject;
 }
 
@@ -70,22 +71,32 @@ export function nameRun(manifest: RawObject, flagNamespace: string | undefined, 
   templateMeta["labels"] = { ...((templateMeta["labels"] as RawObject | undefined) ?? {}), [RUN_LABEL]: runId };
   template["metadata"] = templateMeta;
   spec["template"] = template;
-  // The selector must select the template's labels; with the run's label it selects only
-  // this run's pods.
-  const selector = { ...((spec["selector"] as RawObject | undefined) ?? {}) };
-  selector["matchLabels"] = { ...((selector["matchLabels"] as RawObject | undefined) ?? {}), [RUN_LABEL]: runId };
-  spec["selector"] = selector;
+  if (kind !== "Job") {
+    // The selector must select the template's labels; with the run's label it selects
+    // only this run's pods. (A Job makes its own selector.)
+    const selector = { ...((spec["selector"] as RawObject | undefined) ?? {}) };
+    selector["matchLabels"] = { ...((selector["matchLabels"] as RawObject | undefined) ?? {}), [RUN_LABEL]: runId };
+    spec["selector"] = selector;
+  }
   object["spec"] = spec;
-  const expectedPods = typeof spec["replicas"] === "number" ? spec["replicas"] : 1;
+  // A Deployment or ReplicaSet: its replicas must become Ready. A Job: its completions must
+  // complete.
+  const count = kind === "Job" ? (spec["completions"] ?? 1) : (spec["replicas"] ?? 1);
+  const expectedPods = typeof count === "number" ? count : NaN;
   if (!Number.isInteger(expectedPods) || expectedPods < 1) {
-    throw new BadInputError(`the ${kind} asks for ${String(spec["replicas"])} replicas`, "podtrace needs at least one pod to trace");
+    throw new BadInputError(`the ${kind} asks for ${String(count)} pods`, "podtrace needs at least one pod to trace");
   }
   return {
     name,
     namespace,
     runId,
     pods: [],
-    controller: { kind, resource: kind === "Deployment" ? "deployments" : "replicasets", object },
+    controller: {
+      kind,
+      apiVersion: kind === "Job" ? "batch/v1" : "apps/v1",
+      resource: kind === "Deployment" ? "deployments" : kind === "Job" ? "jobs" : "replicasets",
+      object,
+    },
     expectedPods,
     template: { apiVersion: "v1", kind: "Pod", metadata: { ...templateMeta, namespace }, spec: template["spec"] },
   };

@@ -49,8 +49,8 @@ export interface TraceResult {
   pods: string[];
   /** How many pods the run waited for. */
   expectedPods: number;
-  /** The controller the run created, if it traced a Deployment or ReplicaSet. */
-  controller: "Deployment" | "ReplicaSet" | null;
+  /** The controller the run created, if it traced a Deployment, ReplicaSet or Job. */
+  controller: NamedController["kind"] | null;
   observations: Observation[];
   /** What could not be cleaned up, for the user to remove by hand. */
   leftovers: string[];
@@ -294,7 +294,7 @@ async function createController(
 ): Promise<ApiResponse | null> {
   const r = await client.request(
     "POST",
-    `/apis/apps/v1/namespaces/${ns}/${controller.resource}`,
+    `/apis/${controller.apiVersion}/namespaces/${ns}/${controller.resource}`,
     controller.object,
     AbortSignal.any([signal, AbortSignal.timeout(30_000)]),
   );
@@ -323,7 +323,8 @@ async function waitForOutcome(
       // A pod once Ready stays counted as Ready: it is not looked at again.
       if (!stream || ready.has(pod)) continue;
       const t = correlate(stream);
-      if (t.verdict.outcome === "ready") {
+      // A Job's pod is done when it has completed; any other pod when it is Ready.
+      if (t.verdict.outcome === "ready" || t.verdict.outcome === "completed") {
         ready.add(pod);
         waiting.delete(pod);
         continue;
@@ -335,7 +336,7 @@ async function waitForOutcome(
     changedPods.clear();
     if (ready.size >= expectedPods) return { end: "ready", endDetail: "" };
     const waitingFor = waiting.values().next().value ?? "the controller to create pods";
-    options.progress?.(expectedPods > 1 ? `${ready.size}/${expectedPods} ready, waiting for ${waitingFor}` : `waiting for ${waitingFor}`);
+    options.progress?.(expectedPods > 1 ? `${ready.size}/${expectedPods} done, waiting for ${waitingFor}` : `waiting for ${waitingFor}`);
     if (options.signal.aborted) return { end: "interrupted", endDetail: "interrupted" };
     const remaining = deadline - clientNow();
     if (remaining <= 0) return { end: "timeout", endDetail: `not Ready within ${Math.round(options.timeoutMs / 1000)}s` };
@@ -431,7 +432,7 @@ async function deletePods(client: KubeClient, namespace: string, runId: string, 
   }
 }
 
-/** Delete the Deployment or ReplicaSet, and a Deployment's ReplicaSets, so nothing makes new pods. */
+/** Delete the Deployment, ReplicaSet or Job, and a Deployment's ReplicaSets, so nothing makes new pods. */
 async function deleteController(
   client: KubeClient,
   namespace: string,
@@ -443,13 +444,14 @@ async function deleteController(
   const ns = encodeURIComponent(namespace);
   const body = { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Background" };
   const r = await client
-    .request("DELETE", `/apis/apps/v1/namespaces/${ns}/${controller.resource}/${encodeURIComponent(name)}`, body)
+    .request("DELETE", `/apis/${controller.apiVersion}/namespaces/${ns}/${controller.resource}/${encodeURIComponent(name)}`, body)
     .catch((err: Error) => err);
   if (r instanceof Error || (r.status >= 300 && r.status !== 404)) {
     leftovers.push(
       `${controller.kind} ${namespace}/${name}: delete failed (${r instanceof Error ? r.message : apiMessage(r)}); remove it with: kubectl delete ${controller.resource} ${name} -n ${namespace}`,
     );
   }
+  if (controller.kind !== "Deployment") return;
   // The ReplicaSets carry the pod template's labels, the run's label among them. The
   // garbage collector would remove them too, but later: remove them now.
   const selector = encodeURIComponent(`${RUN_LABEL}=${runId}`);

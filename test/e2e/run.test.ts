@@ -172,6 +172,17 @@ describe("podtrace run", () => {
     expect((await kubectl("get", "deployments,replicasets", "-n", ns, "-l", "podtrace.dev/run", "-o", "name")).trim()).toBe("");
   });
 
+  it("traces a Job until its pods complete, and removes it", async () => {
+    const r = await podtrace(["run", "test/fixtures/manifests/job.yaml", "-n", ns, "-o", "json", "--timeout", "120s"]);
+    expect(r.stderr).not.toMatch(/ERROR/);
+    expect(r.code).toBe(0);
+    const set = JSON.parse(r.stdout) as { replicas: number; ready: number; pods: Timeline[] };
+    expect(validate(set), JSON.stringify(validate.errors)).toBe(true);
+    expect(set.pods.map((t) => t.verdict.outcome)).toEqual(["completed", "completed"]);
+    expect(await leftovers(ns)).toEqual([]);
+    expect((await kubectl("get", "jobs", "-n", ns, "-l", "podtrace.dev/run", "-o", "name")).trim()).toBe("");
+  });
+
   it("keeps the pod with --keep and says how to delete it", async () => {
     const r = await podtrace(["run", "test/fixtures/manifests/one-container.yaml", "-n", ns, "--keep", "-q"]);
     expect(r.code).toBe(0);
@@ -195,10 +206,10 @@ describe("podtrace run", () => {
     expect(yaml.stderr).toMatch(/invalid YAML/);
 
     const job = `/tmp/podtrace-job-${process.pid}.yaml`;
-    await writeFile(job, "apiVersion: batch/v1\nkind: Job\nmetadata: {name: x}\n");
+    await writeFile(job, "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: x}\n");
     const notPod = await podtrace(["run", job]);
     expect(notPod.code).toBe(2);
-    expect(notPod.stderr).toContain("expected a v1 Pod, or an apps/v1 Deployment or ReplicaSet; found batch/v1 Job");
+    expect(notPod.stderr).toContain("expected a v1 Pod, an apps/v1 Deployment or ReplicaSet, or a batch/v1 Job; found apps/v1 StatefulSet");
 
     const two = `/tmp/podtrace-two-${process.pid}.yaml`;
     await writeFile(

@@ -1,7 +1,8 @@
 /**
  * Pods made by a controller, from recordings of real runs: a Deployment of three (each
  * pod's stream cut from the shared one, each with the controller's phase before
- * scheduling) and a ReplicaSet of one (shown as a single pod's timeline).
+ * scheduling), a ReplicaSet of one (shown as a single pod's timeline) and a Job of two
+ * (done when they complete, not when Ready).
  */
 import { describe, expect, it } from "vitest";
 import { analyse } from "../../src/cli/commands/output.ts";
@@ -45,5 +46,25 @@ describe("ReplicaSet", () => {
     expect(t.verdict.outcome).toBe("ready");
     expect(t.phases.find((p) => p.kind === "controller")).toMatchObject({ status: "done", details: { controller: "ReplicaSet" } });
     expectOrderedChain(t);
+  });
+});
+
+describe("Job", () => {
+  it("is done when its pods complete, each container's run measured", () => {
+    const { header, observations } = loadRecording("job");
+    expect(header.controller).toBe("Job");
+    const set = correlatePodSet(observations);
+    expect(set.replicas).toBe(2);
+    expect(set.ready).toBe(2);
+    for (const t of set.pods) {
+      expect(t.verdict.outcome).toBe("completed");
+      expect(t.verdict.summary).toMatch(/^Completed after \d+\.\d+s$/);
+      const run = t.phases.find((p) => p.id === "container-run:work")!;
+      expect(run.status).toBe("done");
+      expect(run.details["exitCode"]).toBe(0);
+      // sleep 1: the run lasts at least a second, within its boundaries' windows.
+      expect(run.durationMs! + run.start!.uncertaintyMs + run.end!.uncertaintyMs).toBeGreaterThanOrEqual(1000);
+      expectOrderedChain(t);
+    }
   });
 });

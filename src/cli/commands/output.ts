@@ -8,7 +8,7 @@ import { correlate } from "../../core/correlate.ts";
 import type { Observation } from "../../core/observation.ts";
 import { correlatePodSet, splitByPod, type PodSetTimeline } from "../../core/pod-set.ts";
 import { applyThresholds, type Threshold } from "../../core/thresholds.ts";
-import type { Timeline } from "../../core/timeline.ts";
+import { succeeded, type Timeline } from "../../core/timeline.ts";
 import { renderJson } from "../../render/json.ts";
 import { renderJunit } from "../../render/junit.ts";
 import { renderPodSetTable } from "../../render/pod-set.ts";
@@ -49,7 +49,7 @@ export function render(traced: Traced, format: OutputFormat, options: RenderOpti
         return renderJunit(set.pods);
       case "table":
         return options.quiet
-          ? `${set.ready === set.replicas ? c.green("✓") : c.red("✗")} ${set.ready}/${set.replicas} pods Ready\n`
+          ? `${set.ready === set.replicas ? c.green("✓") : c.red("✗")} ${set.ready}/${set.replicas} pods done\n`
           : renderPodSetTable(set, { color: options.color });
     }
   }
@@ -76,7 +76,7 @@ export function exitCodeFor(traced: Traced, observations: readonly Observation[]
 
 function exitCodeForPod(t: Timeline, observations: readonly Observation[]): number {
   const v = t.verdict;
-  if (v.outcome === "ready") return v.thresholds?.length ? ExitCode.ThresholdExceeded : ExitCode.Ready;
+  if (succeeded(v.outcome)) return v.thresholds?.length ? ExitCode.ThresholdExceeded : ExitCode.Ready;
   if (v.outcome === "interrupted") return ExitCode.Interrupted;
   if (v.outcome === "rejected") {
     const create = observations.find((o) => o.kind === "create" && o.resource === "pods" && o.name === t.pod.name);
