@@ -92,6 +92,9 @@ function podtrace(args: string[], options: { killAfterMs?: number } = {}): Promi
 
 const median = (values: number[]) => percentile(values, 50);
 
+/** The raw observations of the accuracy runs, for the watch lag. */
+const accuracyRuns: Observation[][] = [];
+
 // --- accuracy against the kubelet -----------------------------------------------------------
 
 async function metrics(node: string): Promise<StartupSeconds> {
@@ -109,6 +112,7 @@ async function accuracy(node: string): Promise<Record<string, unknown>> {
       await new Promise((res) => setTimeout(res, 500));
       const after = await metrics(node);
       const out = JSON.parse(r.stdout) as Timeline & { observations: Observation[] };
+      accuracyRuns.push(out.observations);
       const ours = podtraceKubeletStyle(out.observations, out);
       rows.push({
         manifest,
@@ -149,6 +153,7 @@ async function verdictLatency(): Promise<Record<string, unknown>> {
     // Start kubectl wait once the pod exists (it fails on a pod that does not exist yet).
     for (let tries = 0; tries < 200; tries++) {
       if ((await kubectl("get", "pod", name, "-n", NS, "--ignore-not-found", "-o", "name")).trim()) break;
+      await new Promise((res) => setTimeout(res, 50));
     }
     const waited = await run(KUBECTL, [
       "--kubeconfig",
@@ -170,10 +175,14 @@ async function verdictLatency(): Promise<Record<string, unknown>> {
 
 // --- watch lag ------------------------------------------------------------------------------
 
-function watchLag(recordings: string[]): Record<string, unknown> {
+/**
+ * Arrival minus the scheduler's microsecond eventTime of its Scheduled events, over the
+ * accuracy runs (nothing else runs then: the verdict-latency runs poll with kubectl and
+ * load the two cores).
+ */
+function watchLag(runs: readonly Observation[][]): Record<string, unknown> {
   const lags: number[] = [];
-  for (const file of recordings) {
-    const { observations } = parseRecording(readFileSync(file, "utf8"), file);
+  for (const observations of runs) {
     for (const e of indexObservations(observations).events) {
       const t = parseServerTime(e.eventTime);
       if (e.reason === "Scheduled" && t && t.precisionMs < 1) lags.push(e.firstArrivedAt - t.ms);
@@ -297,11 +306,7 @@ async function main(): Promise<void> {
     results["accuracy"] = await accuracy(node);
     process.stderr.write("bench: verdict latency against kubectl wait\n");
     results["verdictLatency"] = await verdictLatency();
-    results["watchLag"] = watchLag(
-      readdirSync("/tmp")
-        .filter((f) => f.startsWith(`podtrace-bench-${process.pid}-`))
-        .map((f) => `/tmp/${f}`),
-    );
+    results["watchLag"] = watchLag(accuracyRuns);
     for (const n of [50, 100]) {
       process.stderr.write(`bench: ${n} pods in one run\n`);
       results[`pods${n}`] = await manyPods(n);
