@@ -9,7 +9,7 @@
  *   BENCH_RUNS=5 BENCH_SIGINT_RUNS=100 BENCH_OUT=bench/results.json npm run bench
  */
 import { execFile, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { indexObservations } from "../src/core/observed-run.ts";
 import { kubeletSums, podtraceKubeletStyle, type StartupSeconds } from "./kubelet-measure.ts";
@@ -18,6 +18,7 @@ import type { Timeline } from "../src/core/timeline.ts";
 import { percentile, type PodSetTimeline } from "../src/core/pod-set.ts";
 import { parseServerTime } from "../src/core/window.ts";
 import { parseRecording } from "../src/trace/recording.ts";
+import { KUBECTL as kubectlPath } from "../test/support/cluster.ts";
 
 const exec = promisify(execFile);
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -29,18 +30,8 @@ const OUT = process.env["BENCH_OUT"] ?? `${ROOT}bench/results.json`;
 const NS = `podtrace-bench-${process.pid}`;
 const env = { ...process.env, KUBECONFIG, CI: "true", NO_COLOR: "1" };
 
-const KUBECTL = (() => {
-  const cache = process.env["PODTRACE_CACHE"] ?? "/var/cache/podtrace";
-  if (existsSync(cache)) {
-    for (const d of readdirSync(cache)
-      .filter((n) => n.startsWith("kube-"))
-      .sort()
-      .reverse()) {
-      if (existsSync(`${cache}/${d}/bin/kubectl`)) return `${cache}/${d}/bin/kubectl`;
-    }
-  }
-  return "kubectl";
-})();
+// The kubectl built by hack/ (matching the cluster), found as the end-to-end tests find it.
+const KUBECTL = kubectlPath;
 
 async function kubectl(...args: string[]): Promise<string> {
   return (await exec(KUBECTL, ["--kubeconfig", KUBECONFIG, ...args], { maxBuffer: 64 << 20 })).stdout;
