@@ -100,7 +100,7 @@ class Correlation {
         : null;
     phases.push(this.phase("admission", "admission", submitMark, created));
 
-    // A Deployment or ReplicaSet: the controller admitted -> it created the pod (a
+    // A Deployment, ReplicaSet or Job: the controller admitted -> it created the pod (a
     // Deployment through its ReplicaSet). The pod's own creation ends the phase.
     let podCreated = created;
     if (byController) {
