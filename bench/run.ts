@@ -96,6 +96,9 @@ async function accuracy(node: string): Promise<Record<string, unknown>> {
   const rows: { manifest: string; kubeletTotal: number; podtraceTotal: number; kubeletSli: number; podtraceSli: number }[] = [];
   for (let i = 0; i < RUNS; i++) {
     for (const manifest of ["test/fixtures/manifests/one-container.yaml", "bench/manifests/pull-always.yaml"]) {
+      // One pod's start on a quiet node: let the kubelet finish tearing down the last one
+      // (its own watch lags while it works, and so would its measure).
+      await new Promise((res) => setTimeout(res, 3000));
       const before = await metrics(node);
       const r = await podtrace(["run", manifest, "-n", NS, "-o", "json", "--raw"]);
       if (r.code !== 0) throw new Error(`podtrace run ${manifest} exited ${r.code}: ${r.stderr}`);
