@@ -21,6 +21,9 @@ import {
   nodeName,
   podIP,
   podPhase,
+  restartCount,
+  runsToCompletion,
+  terminatedState,
   type ContainerSpec,
 } from "./pod-status.ts";
 import { parsePulledMessage } from "./pulled-message.ts";
@@ -68,8 +71,7 @@ class Correlation {
     const meta = asRecord(this.podObject["metadata"]);
     this.podName = str(meta["name"]) || (run.podCreate ?? run.controllerCreate)?.name || "";
     this.podUid = str(meta["uid"]);
-    const restartPolicy = str(asRecord(this.podObject["spec"])["restartPolicy"]);
-    this.runsToCompletion = restartPolicy === "Never" || restartPolicy === "OnFailure";
+    this.runsToCompletion = runsToCompletion(this.podObject);
     if (!clock.consistent) {
       this.warnings.push(
         `server timestamps contradict each other by up to ${Math.round((clock.lowerMs ?? 0) - (clock.upperMs ?? 0))} ms: clocks of the apiserver, scheduler and nodes differ`,
@@ -243,7 +245,7 @@ class Correlation {
     ];
     const started = startedEvent || runningSnapshot ? this.chain(startedSignals) : null;
     const status = containerStatus(this.podObject, c);
-    const restarts = typeof status?.["restartCount"] === "number" ? (status["restartCount"] as number) : 0;
+    const restarts = restartCount(status);
     phases.push(this.containerPhase("container-start", "start", c, created, started, restarts ? { restarts } : {}));
 
     if (c.type === "init") {
@@ -259,7 +261,7 @@ class Correlation {
       const signals = this.terminatedSignals(c, false);
       const placed = signals ? this.placeMark(signals) : null;
       const finished = placed && started && placed.at < started.at ? { ...placed, at: started.at } : placed;
-      const exitCode = asRecord(asRecord(containerStatus(this.podObject, c)?.["state"])["terminated"])["exitCode"];
+      const exitCode = terminatedState(this.podObject, c)["exitCode"];
       phases.push(this.containerPhase("container-run", "run", c, started, finished, typeof exitCode === "number" ? { exitCode } : {}));
     }
     if (c.type === "sidecar") {
@@ -278,11 +280,11 @@ class Correlation {
   /** A container's end: its finishedAt and the arrival of the first update showing it (exit 0 only, when asked). */
   private terminatedSignals(c: ContainerSpec, successOnly: boolean): Signal[] | null {
     const snapshot = firstSnapshot(this.run.pods, (p) => {
-      const exitCode = asRecord(asRecord(containerStatus(p, c)?.["state"])["terminated"])["exitCode"];
+      const exitCode = terminatedState(p, c)["exitCode"];
       return typeof exitCode === "number" && (!successOnly || exitCode === 0);
     });
     if (!snapshot) return null;
-    const terminated = asRecord(asRecord(containerStatus(snapshot.pod, c)?.["state"])["terminated"]);
+    const terminated = terminatedState(snapshot.pod, c);
     return [
       ...this.stamp(`${c.name} state finishedAt`, terminated["finishedAt"]),
       arrivalSignal(`arrival of pod update with ${c.name} terminated`, snapshot.arrivedAt),

@@ -9,7 +9,7 @@
  * only with `immediate` (--fail-fast), which also ends every other failure at its first sign.
  */
 import { asRecord, str, type ObservedRun } from "./observed-run.ts";
-import { containerStatus, containersInStartOrder, lastSnapshot, podPhase } from "./pod-status.ts";
+import { containerStatus, containersInStartOrder, lastSnapshot, podPhase, restartCount } from "./pod-status.ts";
 
 export interface FailFastPolicy {
   /** End at the first sign of failure, unschedulable included. */
@@ -35,7 +35,7 @@ export function failFastReason(run: ObservedRun, policy: FailFastPolicy): string
     if (waiting === "InvalidImageName" || waiting === "ErrImageNeverPull") return `container ${c.name}: ${waiting}`;
     // Exits so far: every restart was preceded by one, and a container terminated or
     // backing off now has exited once more than it restarted.
-    const restarts = typeof status?.["restartCount"] === "number" ? (status["restartCount"] as number) : 0;
+    const restarts = restartCount(status);
     const state = asRecord(status?.["state"]);
     const terminated = asRecord(state["terminated"]);
     const down = state["terminated"] !== undefined || waiting === "CrashLoopBackOff";

@@ -51,6 +51,22 @@ export function containerStatus(pod: RawObject, c: ContainerSpec): RawObject | n
   return list.find((s) => str(s["name"]) === c.name) ?? null;
 }
 
+/** The container's restartCount (0 when unknown). */
+export function restartCount(status: RawObject | null): number {
+  const n = status?.["restartCount"];
+  return typeof n === "number" ? n : 0;
+}
+
+/** The container's state.terminated, or {} while it is not terminated. */
+export function terminatedState(pod: RawObject, c: ContainerSpec): RawObject {
+  return asRecord(asRecord(containerStatus(pod, c)?.["state"])["terminated"]);
+}
+
+/** The pod's containers run to completion (restartPolicy Never or OnFailure, as a Job's do). */
+export function runsToCompletion(pod: RawObject): boolean {
+  return ["Never", "OnFailure"].includes(str(asRecord(pod["spec"])["restartPolicy"]));
+}
+
 export function firstSnapshot(pods: readonly PodSnapshot[], predicate: (pod: RawObject) => boolean): PodSnapshot | null {
   return pods.find((p) => p.type !== "DELETED" && predicate(p.pod)) ?? null;
 }

@@ -5,7 +5,7 @@
  */
 import { parseFailedScheduling } from "./failed-scheduling.ts";
 import { asRecord, str, type ObservedRun, type SeenEvent } from "./observed-run.ts";
-import { containerStatus, containersInStartOrder, lastSnapshot, podPhase } from "./pod-status.ts";
+import { containerStatus, containersInStartOrder, lastSnapshot, podPhase, restartCount, runsToCompletion } from "./pod-status.ts";
 import type { RawObject } from "./observation.ts";
 import type { Outcome, PhaseKind, Timeline, Verdict } from "./timeline.ts";
 
@@ -136,7 +136,7 @@ function findProblems(pod: RawObject, events: SeenEvent[], run: ObservedRun): Pr
     const waitingReason = str(waiting["reason"]);
     const waitingMessage = str(waiting["message"]);
     const failedEvent = latest("Failed", c.fieldPath);
-    const restarts = typeof status?.["restartCount"] === "number" ? (status["restartCount"] as number) : 0;
+    const restarts = restartCount(status);
     if (/ImagePull|ErrImage|InvalidImageName|ImageInspectError|RegistryUnavailable|SignatureValidationFailed/.test(waitingReason)) {
       // "Failed to pull image ...: <the registry's error>" says why; "Error: ErrImagePull"
       // only repeats the waiting reason.
@@ -173,8 +173,7 @@ function findProblems(pod: RawObject, events: SeenEvent[], run: ObservedRun): Pr
       continue;
     }
     // Exit 0 is a failure only for a container that should keep running.
-    const runsToCompletion = ["Never", "OnFailure"].includes(str(asRecord(pod["spec"])["restartPolicy"]));
-    const failedExit = exited && (exited.exitCode !== 0 || ((c.type === "app" || c.type === "sidecar") && !runsToCompletion));
+    const failedExit = exited && (exited.exitCode !== 0 || ((c.type === "app" || c.type === "sidecar") && !runsToCompletion(pod)));
     if (failedExit || waitingReason === "CrashLoopBackOff") {
       const log = run.logs.filter((l) => l.container === c.name).at(-1);
       const exitCode = exited?.exitCode ?? -1;

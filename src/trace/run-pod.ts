@@ -12,7 +12,7 @@ import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
 import { asRecord, indexObservations, str } from "../core/observed-run.ts";
 import type { CreateObservation, EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
 import { podOf } from "../core/pod-set.ts";
-import { containerStatus, containersInStartOrder, lastSnapshot } from "../core/pod-status.ts";
+import { containerStatus, containersInStartOrder, lastSnapshot, restartCount, terminatedState } from "../core/pod-status.ts";
 import { apiMessage, KubeClient, watchTransport, type ApiResponse } from "../kube/client.ts";
 import { watch, type WatchItem } from "../kube/watch.ts";
 import { clientNow } from "./clock.ts";
@@ -380,8 +380,8 @@ async function readBeforeDeletion(
     if (!pod) continue;
     for (const c of containersInStartOrder(pod)) {
       const status = containerStatus(pod, c);
-      const terminated = asRecord(asRecord(status?.["state"])["terminated"]);
-      const restarted = typeof status?.["restartCount"] === "number" && (status["restartCount"] as number) > 0;
+      const terminated = terminatedState(pod, c);
+      const restarted = restartCount(status) > 0;
       const failedNow = typeof terminated["exitCode"] === "number" && terminated["exitCode"] !== 0;
       if (!failedNow && !restarted) continue;
       const previous = !failedNow && restarted;
