@@ -9,7 +9,7 @@
 import { BadInputError, ClusterAccessError } from "../cli/errors.ts";
 import { correlate } from "../core/correlate.ts";
 import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
-import { asRecord, indexObservations, str } from "../core/observed-run.ts";
+import { asArray, asRecord, indexObservations, str } from "../core/observed-run.ts";
 import type { CreateObservation, EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
 import { podOf } from "../core/pod-set.ts";
 import { containerStatus, containersInStartOrder, lastSnapshot, restartCount, terminatedState } from "../core/pod-status.ts";
@@ -76,7 +76,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   // Services that already select the pods, plus the one --service creates.
   const serviceList = await client.request("GET", `/api/v1/namespaces/${ns}/services`);
   client.checkAccess(serviceList, `listing Services in namespace ${namespace}`);
-  const selecting = serviceList.status === 200 ? asArrayOf(serviceList.body["items"]).filter((s) => selects(s, podLabels)) : [];
+  const selecting = serviceList.status === 200 ? asArray(serviceList.body["items"]).filter((s) => selects(s, podLabels)) : [];
   const serviceNames = selecting.map((s) => str(asRecord(s["metadata"])["name"]));
   const ownService = options.service ? serviceFor(template, name, runId) : null;
   if (ownService) serviceNames.push(name);
@@ -371,7 +371,7 @@ async function readBeforeDeletion(
       .catch(() => null);
     if (events?.status !== 200) break;
     const arrivedAt = clientNow();
-    for (const e of asArrayOf(events.body["items"]))
+    for (const e of asArray(events.body["items"]))
       record({ kind: "watch", resource: "events", type: "SYNC", arrivedAt, object: withoutManagedFields(e) });
     page = str(asRecord(events.body["metadata"])["continue"]) || undefined;
   }
@@ -404,8 +404,7 @@ async function deletePods(client: KubeClient, namespace: string, runId: string, 
   const failed = new Map<string, string>();
   const until = clientNow() + 30_000;
   while (clientNow() < until) {
-    const list = await client.request("GET", `/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`).catch(() => null);
-    const names = list?.status === 200 ? asArrayOf(list.body["items"]).map((o) => str(asRecord(o["metadata"])["name"])) : null;
+    const names = await listNames(client, `/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`);
     if (names?.length === 0) return;
     let next = 0;
     const worker = async () => {
@@ -421,9 +420,7 @@ async function deletePods(client: KubeClient, namespace: string, runId: string, 
     await Promise.all(Array.from({ length: CREATE_CONCURRENCY }, worker));
     await delay(200);
   }
-  const list = await client.request("GET", `/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`).catch(() => null);
-  const remaining =
-    list?.status === 200 ? asArrayOf(list.body["items"]).map((o) => str(asRecord(o["metadata"])["name"])) : ["(could not list)"];
+  const remaining = (await listNames(client, `/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`)) ?? ["(could not list)"];
   for (const [name, why] of failed) leftovers.push(`pod ${namespace}/${name}: delete failed (${why})`);
   if (remaining.length) {
     leftovers.push(
@@ -477,11 +474,10 @@ async function waitUntilGone(client: KubeClient, listPath: string, labelSelector
   while (clientNow() < until) {
     // One item is enough to know whether any is left.
     const r = await client.request("GET", `${listPath}?labelSelector=${selector}&limit=1`).catch(() => null);
-    if (r?.status === 200 && asArrayOf(r.body["items"]).length === 0) return [];
+    if (r?.status === 200 && asArray(r.body["items"]).length === 0) return [];
     await delay(200);
   }
-  const r = await client.request("GET", `${listPath}?labelSelector=${selector}`).catch(() => null);
-  return r?.status === 200 ? asArrayOf(r.body["items"]).map((o) => str(asRecord(o["metadata"])["name"])) : ["(could not list)"];
+  return (await listNames(client, `${listPath}?labelSelector=${selector}`)) ?? ["(could not list)"];
 }
 
 function recordItem(record: (o: Observation) => void, resource: WatchedResource, item: WatchItem): void {
@@ -540,8 +536,10 @@ async function getServerVersion(client: KubeClient): Promise<string | null> {
   return str(r.body["gitVersion"]) || null;
 }
 
-function asArrayOf(value: unknown): RawObject[] {
-  return Array.isArray(value) ? (value as RawObject[]) : [];
+/** The names of the objects a list returns, or null when the list failed. */
+async function listNames(client: KubeClient, path: string): Promise<string[] | null> {
+  const r = await client.request("GET", path).catch(() => null);
+  return r?.status === 200 ? asArray(r.body["items"]).map((o) => str(asRecord(o["metadata"])["name"])) : null;
 }
 
 function delay(ms: number): Promise<void> {
