@@ -11,7 +11,7 @@
  */
 import { estimateClockOffset } from "./clock-offset.ts";
 import type { Observation, RawObject } from "./observation.ts";
-import { asArray, asRecord, indexObservations, str, type ObservedRun, type SeenEvent } from "./observed-run.ts";
+import { asArray, asRecord, indexObservations, isAboutPod, str, type ObservedRun, type SeenEvent } from "./observed-run.ts";
 import {
   condition,
   containerStatus,
@@ -381,9 +381,7 @@ class Correlation {
   // --- events --------------------------------------------------------------------------
 
   private isOurs(e: SeenEvent): boolean {
-    if (e.involvedKind && e.involvedKind !== "Pod") return false;
-    if (this.podUid && e.involvedUid) return e.involvedUid === this.podUid;
-    return e.involvedName === this.podName;
+    return isAboutPod(e, this.podName, this.podUid);
   }
 
   private podEvent(reason: string): SeenEvent | null {

@@ -8,7 +8,7 @@
  * `repeats` times. Unschedulable pods may be helped by an autoscaler, so they end early
  * only with `immediate` (--fail-fast), which also ends every other failure at its first sign.
  */
-import { asRecord, str, type ObservedRun } from "./observed-run.ts";
+import { asRecord, isAboutPod, str, type ObservedRun } from "./observed-run.ts";
 import { containerStatus, containersInStartOrder, lastSnapshot, podPhase, restartCount } from "./pod-status.ts";
 
 export interface FailFastPolicy {
@@ -24,7 +24,7 @@ export const DEFAULT_FAIL_FAST: FailFastPolicy = { immediate: false, repeats: 3 
 export function failFastReason(run: ObservedRun, policy: FailFastPolicy): string | null {
   const pod = lastSnapshot(run.pods)?.pod;
   if (!pod) return null;
-  const uid = str(asRecord(pod["metadata"])["uid"]);
+  const meta = asRecord(pod["metadata"]);
   const limit = policy.immediate ? 1 : Math.max(1, policy.repeats);
   const phase = podPhase(pod);
   if (phase === "Failed" || phase === "Succeeded") return `the pod phase is ${phase}: its containers will not run again`;
@@ -46,7 +46,7 @@ export function failFastReason(run: ObservedRun, policy: FailFastPolicy): string
     }
   }
 
-  const ours = run.events.filter((e) => (uid && e.involvedUid ? e.involvedUid === uid : true) && e.type === "Warning");
+  const ours = run.events.filter((e) => isAboutPod(e, str(meta["name"]), str(meta["uid"])) && e.type === "Warning");
   const pullFailures = new Map<string, number>();
   for (const e of ours) {
     if (e.reason === "Failed" && /^Failed to pull image/.test(e.message)) {

@@ -146,6 +146,13 @@ export function toSeenEvent(o: WatchObservation): SeenEvent | null {
   };
 }
 
+/** Whether an Event is about the pod: by uid when both have one, else by name. */
+export function isAboutPod(e: SeenEvent, name: string, uid: string): boolean {
+  if (e.involvedKind && e.involvedKind !== "Pod") return false;
+  if (uid && e.involvedUid) return e.involvedUid === uid;
+  return e.involvedName === name;
+}
+
 export function asRecord(value: unknown): RawObject {
   return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as RawObject) : {};
 }

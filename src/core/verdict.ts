@@ -4,7 +4,7 @@
  * running next. Pure, like the rest of the core.
  */
 import { parseFailedScheduling } from "./failed-scheduling.ts";
-import { asRecord, str, type ObservedRun, type SeenEvent } from "./observed-run.ts";
+import { asRecord, isAboutPod, str, type ObservedRun, type SeenEvent } from "./observed-run.ts";
 import { containerStatus, containersInStartOrder, lastSnapshot, podPhase, restartCount, runsToCompletion } from "./pod-status.ts";
 import type { RawObject } from "./observation.ts";
 import type { Outcome, PhaseKind, Timeline, Verdict } from "./timeline.ts";
@@ -56,7 +56,7 @@ export function diagnose(run: ObservedRun, t: Timeline): Verdict {
     };
   }
 
-  const ours = run.events.filter((e) => (t.pod.uid && e.involvedUid ? e.involvedUid === t.pod.uid : e.involvedName === name));
+  const ours = run.events.filter((e) => isAboutPod(e, name, t.pod.uid ?? ""));
   const pod = lastSnapshot(run.pods)?.pod ?? create?.object ?? {};
   const problems = findProblems(pod, ours, run);
   if (run.pods.length === 0 && run.controllerCreate) {
