@@ -12,7 +12,7 @@ import { execFile, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { indexObservations } from "../src/core/observed-run.ts";
-import { kubeletSums, podtraceKubeletStyle, type StartupSeconds } from "./kubelet-measure.ts";
+import { kubeletSums, podtraceKubeletStyle, type StartupSeconds } from "../test/support/kubelet-measure.ts";
 import type { Observation } from "../src/core/observation.ts";
 import type { Timeline } from "../src/core/timeline.ts";
 import { percentile, type PodSetTimeline } from "../src/core/pod-set.ts";

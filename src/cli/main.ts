@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import pkg from "../../package.json" with { type: "json" };
-import { BadInputError, causeChain, ExitCode, PodtraceError } from "./errors.ts";
+import { BadInputError, causeChain, ExitCode, PodtraceError } from "../errors.ts";
 import type { IOStreams } from "./io.ts";
 import type { Threshold } from "../core/thresholds.ts";
 

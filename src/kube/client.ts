@@ -6,9 +6,9 @@
  */
 import { HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { fetch, type Response } from "undici";
-import { BadInputError, ClusterAccessError } from "../cli/errors.ts";
+import { BadInputError, ClusterAccessError } from "../errors.ts";
 import type { RawObject } from "../core/observation.ts";
-import { clientNow } from "../trace/clock.ts";
+import { clientNow } from "./clock.ts";
 
 /** Shown by the API server as the field manager and in audit logs. */
 const USER_AGENT = "podtrace";

@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { parseAllDocuments } from "yaml";
-import { BadInputError } from "../cli/errors.ts";
+import { BadInputError } from "../errors.ts";
 import type { RawObject } from "../core/observation.ts";
 
 export async function readManifest(file: string, stdin?: NodeJS.ReadableStream): Promise<RawObject> {

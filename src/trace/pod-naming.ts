@@ -4,7 +4,7 @@
  * Service) carries the run's label, so cleanup (and a person) can find it.
  */
 import { randomBytes } from "node:crypto";
-import { BadInputError } from "../cli/errors.ts";
+import { BadInputError } from "../errors.ts";
 import type { RawObject } from "../core/observation.ts";
 import { workloadKind } from "../kube/manifest.ts";
 

@@ -5,7 +5,7 @@
  */
 import { createWriteStream, type WriteStream } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { BadInputError } from "../cli/errors.ts";
+import { BadInputError } from "../errors.ts";
 import type { Observation } from "../core/observation.ts";
 
 export const RECORDING_FORMAT = "podtrace-recording/v1";

@@ -6,7 +6,7 @@
  *
  * The number of watches is constant: one per kind of object, whatever the number of pods.
  */
-import { BadInputError, ClusterAccessError } from "../cli/errors.ts";
+import { BadInputError, ClusterAccessError } from "../errors.ts";
 import { correlate } from "../core/correlate.ts";
 import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
 import { asArray, asRecord, indexObservations, str } from "../core/observed-run.ts";
@@ -15,7 +15,7 @@ import { podOf } from "../core/pod-set.ts";
 import { containerStatus, containersInStartOrder, lastSnapshot, restartCount, terminatedState } from "../core/pod-status.ts";
 import { apiMessage, KubeClient, watchTransport, type ApiResponse } from "../kube/client.ts";
 import { watch, type WatchItem } from "../kube/watch.ts";
-import { clientNow } from "./clock.ts";
+import { clientNow } from "../kube/clock.ts";
 import { nameRun, RUN_LABEL, type NamedController } from "./pod-naming.ts";
 import type { RecordingWriter } from "./recording.ts";
 import { selects, serviceFor } from "./services.ts";

@@ -3,7 +3,7 @@
  * publication shows. Existing ones are found by matching selectors against the pod's
  * labels; --service creates one (a ClusterIP Service named like the pod).
  */
-import { BadInputError } from "../cli/errors.ts";
+import { BadInputError } from "../errors.ts";
 import { asArray, asRecord, str } from "../core/observed-run.ts";
 import type { RawObject } from "../core/observation.ts";
 import { RUN_LABEL } from "./pod-naming.ts";

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Observation } from "../../src/core/observation.ts";
 import type { Timeline } from "../../src/core/timeline.ts";
-import { kubeletSums, podtraceKubeletStyle } from "../../bench/kubelet-measure.ts";
+import { kubeletSums, podtraceKubeletStyle } from "../support/kubelet-measure.ts";
 import { podtrace } from "../support/cli.ts";
 import { createNamespace, deleteNamespace, kubectl } from "../support/cluster.ts";
 

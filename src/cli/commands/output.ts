@@ -13,7 +13,7 @@ import { renderJson } from "../../render/json.ts";
 import { renderJunit } from "../../render/junit.ts";
 import { renderPodSetTable } from "../../render/pod-set.ts";
 import { renderTable, verdictLine } from "../../render/table.ts";
-import { ExitCode } from "../errors.ts";
+import { ExitCode } from "../../errors.ts";
 
 export type OutputFormat = "table" | "json" | "junit";
 

@@ -2,7 +2,7 @@
  * `podtrace run <pod.yaml>`: trace one pod's startup (or --replicas copies) on the cluster
  * and print the timeline.
  */
-import { BadInputError } from "../errors.ts";
+import { BadInputError } from "../../errors.ts";
 import type { IOStreams } from "../io.ts";
 import { useColor } from "../io.ts";
 import { createStatus } from "../status.ts";

@@ -8,10 +8,10 @@
  * SLI leaves out the span from the first image pull's start to the last one's end. For one
  * pod started between two scrapes, the change of their _sum is that pod's value.
  */
-import { indexObservations } from "../src/core/observed-run.ts";
-import type { Observation, RawObject } from "../src/core/observation.ts";
-import type { Timeline } from "../src/core/timeline.ts";
-import { parseServerTime } from "../src/core/window.ts";
+import { indexObservations } from "../../src/core/observed-run.ts";
+import type { Observation, RawObject } from "../../src/core/observation.ts";
+import type { Timeline } from "../../src/core/timeline.ts";
+import { parseServerTime } from "../../src/core/window.ts";
 
 export interface StartupSeconds {
   sli: number;
