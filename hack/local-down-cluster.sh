@@ -266,6 +266,8 @@ remove_files() {
   fi
   # --one-file-system: never follow into anything still mounted below.
   rm -rf --one-file-system "${PODTRACE_STATE}" "${PODTRACE_RUN}"
+  # Volumes the controller-manager's hostPath provisioner made and nobody deleted.
+  rm -rf --one-file-system /tmp/hostpath_pv
   # containerd 1.6 always puts its shims' sockets in /run/containerd/s; remove the
   # directories if they are empty (rmdir leaves them alone otherwise).
   rmdir /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd 2>/dev/null || true

@@ -311,6 +311,7 @@ start_controllers() {
     --cluster-signing-cert-file "${PKI_DIR}/ca.crt" --cluster-signing-key-file "${PKI_DIR}/ca.key" \
     --service-cluster-ip-range "${SERVICE_CIDR}" \
     --flex-volume-plugin-dir "${PODTRACE_STATE}/kubelet-plugins" \
+    --enable-hostpath-provisioner=true \
     --v 1
   kc="${KUBECONFIG_DIR}/kube-scheduler.kubeconfig"
   start_daemon kube-scheduler kube-scheduler \
@@ -413,6 +414,24 @@ wait_default_service_account() {
     || die "the kube-root-ca.crt ConfigMap was not published; see ${LOG_DIR}/kube-controller-manager.log"
 }
 
+# Dynamic provisioning as on real clusters: the controller-manager's hostPath provisioner
+# (directories under /tmp/hostpath_pv, removed when their claim goes) behind a default
+# StorageClass that binds on first use (WaitForFirstConsumer), so claims are provisioned
+# while their pod is being scheduled, with the PersistentVolume controller's own events.
+apply_storage_class() {
+  kubectl_admin apply -f - >/dev/null <<'EOF'
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: podtrace-hostpath
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: kubernetes.io/host-path
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Delete
+EOF
+}
+
 print_usage() {
   local total="$1"
   cat >&2 <<EOF
@@ -453,6 +472,7 @@ main() {
   if cluster_healthy; then
     log "a healthy cluster is already running; reusing it"
     step "test images" "${HACK_DIR}/build-images.sh"
+    step "storage class" apply_storage_class
     print_step_times
     print_usage "$((SECONDS - started))"
     return
@@ -472,6 +492,7 @@ main() {
   step "kubelet" start_kubelet
   step "node Ready" wait_node_ready
   step "default ServiceAccount" wait_default_service_account
+  step "storage class" apply_storage_class
   print_step_times
   print_usage "$((SECONDS - started))"
 }

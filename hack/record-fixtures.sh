@@ -6,7 +6,9 @@
 #
 #   bash hack/record-fixtures.sh [name ...]     (default: every manifest)
 #
-# A manifest's first line "# podtrace-args: ..." gives the flags it is run with.
+# A manifest's first line "# podtrace-args: ..." gives the flags it is run with. Objects a
+# scenario needs to exist beforehand (a Service that already selects the pod, say) are in
+# <name>.setup.yaml next to it: applied before the run and deleted after it.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "${REPO_ROOT}"
@@ -17,7 +19,7 @@ export KUBECONFIG="${KUBECONFIG:-${PODTRACE_STATE}/admin.kubeconfig}"
 
 names=("$@")
 if [[ ${#names[@]} -eq 0 ]]; then
-  for f in test/fixtures/manifests/*.yaml; do names+=("$(basename "${f}" .yaml)"); done
+  for f in test/fixtures/manifests/*.yaml; do [[ "${f}" == *.setup.yaml ]] || names+=("$(basename "${f}" .yaml)"); done
 fi
 
 for name in "${names[@]}"; do
@@ -28,8 +30,11 @@ for name in "${names[@]}"; do
     # A real pull needs the image gone from the node first.
     ctr --address "${CONTAINERD_SOCK}" --namespace k8s.io images rm "${REGISTRY}/bigimage:1" >/dev/null 2>&1 || true
   fi
+  setup="test/fixtures/manifests/${name}.setup.yaml"
+  if [[ -f "${setup}" ]]; then "${KUBE_BIN_DIR}/kubectl" --kubeconfig "${KUBECONFIG}" apply -f "${setup}" >/dev/null; fi
   log "recording ${name} ${args[*]:-}"
   status=0
   bin/podtrace.js run "${manifest}" "${args[@]}" --no-color --record "test/fixtures/recordings/${name}.ndjson" >/dev/null || status=$?
   log "  exit ${status}"
+  if [[ -f "${setup}" ]]; then "${KUBE_BIN_DIR}/kubectl" --kubeconfig "${KUBECONFIG}" delete --wait=false -f "${setup}" >/dev/null; fi
 done

@@ -121,7 +121,15 @@ start_daemon() {
   local name="$1"; shift
   mkdir -p "${PID_DIR}" "${LOG_DIR}"
   # Not a job-control shell, so setsid execs in the forked child and $! is the daemon itself.
-  setsid "$@" </dev/null >>"${LOG_DIR}/${name}.log" 2>&1 &
+  # The daemon gets no descriptor but its standard ones: one inherited from the caller (a
+  # flock(1) lock, a pipe of a test runner) would be held open for the daemon's whole life.
+  (
+    for fd in /proc/"${BASHPID}"/fd/*; do
+      fd="${fd##*/}"
+      if ((fd > 2)); then eval "exec ${fd}>&-"; fi
+    done
+    exec setsid "$@" </dev/null >>"${LOG_DIR}/${name}.log" 2>&1
+  ) &
   echo "$!" >"${PID_DIR}/${name}.pid"
 }
 
