@@ -12,8 +12,12 @@
 /** A Kubernetes object as raw JSON. */
 export type RawObject = Record<string, unknown>;
 
-/** The watched kinds of object. */
-export type WatchedResource = "pods" | "events" | "events.k8s.io" | "endpointslices";
+/**
+ * The watched kinds of object. Services and PersistentVolumeClaims are also recorded as
+ * SYNC items of the list read before the pod is created (the Services that select it, the
+ * claims it uses), so the core knows their specs.
+ */
+export type WatchedResource = "pods" | "events" | "events.k8s.io" | "endpointslices" | "services" | "persistentvolumeclaims";
 
 /** The create request of a traced object, timed on the client. */
 export interface CreateObservation {
@@ -40,6 +44,20 @@ export interface WatchObservation {
   type: "ADDED" | "MODIFIED" | "DELETED" | "SYNC";
   arrivedAt: number;
   object: RawObject;
+}
+
+/**
+ * A plain request's round trip (a list, the server version), timed on the client: the
+ * quickest round trip bounds the one-way latency every watch arrival carries.
+ */
+export interface RequestObservation {
+  kind: "request";
+  method: string;
+  /** The request path without the query. */
+  path: string;
+  sentAt: number;
+  receivedAt: number;
+  status: number;
 }
 
 /** A change in the health of a watch: kept so a replay can show gaps and resumptions. */
@@ -69,4 +87,5 @@ export interface EndObservation {
   detail?: string;
 }
 
-export type Observation = CreateObservation | WatchObservation | WatchStatusObservation | LogObservation | EndObservation;
+export type Observation =
+  CreateObservation | RequestObservation | WatchObservation | WatchStatusObservation | LogObservation | EndObservation;

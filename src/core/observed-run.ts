@@ -2,13 +2,21 @@
  * The observed stream of one run, indexed for correlation: pod snapshots in arrival
  * order, Events deduplicated across the two Events APIs, EndpointSlice changes.
  */
-import type { CreateObservation, LogObservation, Observation, RawObject, WatchObservation } from "./observation.ts";
+import type { CreateObservation, LogObservation, Observation, RawObject, RequestObservation, WatchObservation } from "./observation.ts";
 
 /** A Pod as the API server sent it, and when it arrived. */
 export interface PodSnapshot {
   arrivedAt: number;
   type: WatchObservation["type"];
   pod: RawObject;
+}
+
+/** One sighting of an Event with a count not seen before: an occurrence, as far as it can be told. */
+export interface EventOccurrence {
+  count: number;
+  /** lastTimestamp (or the series' lastObservedTime) of this sighting, as the server wrote it. */
+  lastTimestamp: string | null;
+  arrivedAt: number;
 }
 
 /**
@@ -35,6 +43,10 @@ export interface SeenEvent {
   /** count when first seen: an event first seen already repeated was not seen as it happened. */
   firstCount: number;
   reportingComponent: string;
+  /** The node a kubelet's event came from (source.host or reportingInstance), when it says. */
+  host: string;
+  /** Each new count seen, in arrival order (the first is the first sighting). */
+  occurrences: EventOccurrence[];
 }
 
 export interface EndpointSliceChange {
@@ -51,6 +63,12 @@ export interface ObservedRun {
   pods: PodSnapshot[];
   events: SeenEvent[];
   endpointSlices: EndpointSliceChange[];
+  /** The Services that selected the pod when the run started, as listed then. */
+  services: RawObject[];
+  /** The PersistentVolumeClaims the pod uses, in arrival order (the list before the pod, then the watch). */
+  claims: { arrivedAt: number; type: WatchObservation["type"]; claim: RawObject }[];
+  /** Round trips of plain requests (lists, the server version). */
+  requests: RequestObservation[];
   logs: LogObservation[];
   end: Extract<Observation, { kind: "end" }> | null;
 }
@@ -63,6 +81,9 @@ export function indexObservations(observations: readonly Observation[]): Observe
     pods: [],
     events: [],
     endpointSlices: [],
+    services: [],
+    claims: [],
+    requests: [],
     logs: [],
     end: null,
   };
@@ -79,7 +100,12 @@ export function indexObservations(observations: readonly Observation[]): Observe
       case "watch":
         if (o.resource === "pods") run.pods.push({ arrivedAt: o.arrivedAt, type: o.type, pod: o.object });
         else if (o.resource === "endpointslices") run.endpointSlices.push({ arrivedAt: o.arrivedAt, type: o.type, slice: o.object });
+        else if (o.resource === "services") run.services.push(o.object);
+        else if (o.resource === "persistentvolumeclaims") run.claims.push({ arrivedAt: o.arrivedAt, type: o.type, claim: o.object });
         else if (o.type !== "DELETED") mergeEvent(events, o);
+        break;
+      case "request":
+        run.requests.push(o);
         break;
       case "log":
         run.logs.push(o);
@@ -105,6 +131,7 @@ function mergeEvent(events: Map<string, SeenEvent>, o: WatchObservation): void {
   }
   // Keep the first sighting's arrival and first-occurrence times, take the rest from the
   // newest copy (count and message grow as the event repeats).
+  if (e.count > known.count) known.occurrences.push(...e.occurrences);
   known.count = Math.max(known.count, e.count);
   known.message = e.message || known.message;
   known.lastTimestamp = e.lastTimestamp ?? known.lastTimestamp;
@@ -143,6 +170,16 @@ export function toSeenEvent(o: WatchObservation): SeenEvent | null {
     count,
     firstCount: count,
     reportingComponent: str(ev["reportingController"] ?? ev["reportingComponent"] ?? source["component"]),
+    host: str(source["host"]) || str(ev["reportingInstance"]),
+    occurrences: [
+      {
+        count,
+        lastTimestamp: strOrNull(
+          isEventsApi ? (asRecord(ev["series"])["lastObservedTime"] ?? ev["deprecatedLastTimestamp"]) : ev["lastTimestamp"],
+        ),
+        arrivedAt: o.arrivedAt,
+      },
+    ],
   };
 }
 

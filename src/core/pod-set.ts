@@ -9,15 +9,17 @@ import { asRecord, str } from "./observed-run.ts";
 import type { Observation } from "./observation.ts";
 import { succeeded, type Timeline } from "./timeline.ts";
 
-/** Which pod an observation is about; null when it concerns every pod (services, endpoints, watch health, the end). */
+/**
+ * Which pod an observation is about; null when it concerns every pod (services, endpoints,
+ * claims and their events, watch health, the end).
+ */
 export function podOf(o: Observation): string | null {
   switch (o.kind) {
     case "create":
       return o.resource === "pods" ? o.name : null;
     case "watch": {
       if (o.resource === "pods") return str(asRecord(o.object["metadata"])["name"]);
-      if (o.resource === "events") return str(asRecord(o.object["involvedObject"])["name"]);
-      if (o.resource === "events.k8s.io") return str(asRecord(o.object["regarding"])["name"]);
+      if (o.resource === "events" || o.resource === "events.k8s.io") return claimOf(o) === null ? str(involved(o)["name"]) : null;
       return null;
     }
     case "log":
@@ -25,6 +27,19 @@ export function podOf(o: Observation): string | null {
     default:
       return null;
   }
+}
+
+/** The PersistentVolumeClaim an observation is about (the claim itself, or an Event about it); null otherwise. */
+export function claimOf(o: Observation): string | null {
+  if (o.kind !== "watch") return null;
+  if (o.resource === "persistentvolumeclaims") return str(asRecord(o.object["metadata"])["name"]);
+  if (o.resource !== "events" && o.resource !== "events.k8s.io") return null;
+  const object = involved(o);
+  return str(object["kind"]) === "PersistentVolumeClaim" ? str(object["name"]) : null;
+}
+
+function involved(o: Extract<Observation, { kind: "watch" }>): Record<string, unknown> {
+  return asRecord(o.resource === "events" ? o.object["involvedObject"] : o.object["regarding"]);
 }
 
 /** Each pod's stream, in the order the pods were created (or first seen). */

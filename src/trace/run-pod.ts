@@ -11,10 +11,10 @@ import { correlate } from "../core/correlate.ts";
 import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
 import { asArray, asRecord, indexObservations, str } from "../core/observed-run.ts";
 import type { CreateObservation, EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
-import { podOf } from "../core/pod-set.ts";
+import { claimOf, podOf } from "../core/pod-set.ts";
 import { containerStatus, containersInStartOrder, lastSnapshot, restartCount, terminatedState } from "../core/pod-status.ts";
 import { apiMessage, KubeClient, watchTransport, type ApiResponse } from "../kube/client.ts";
-import { watch, type WatchItem } from "../kube/watch.ts";
+import { watch, type WatchItem, type WatchTransport } from "../kube/watch.ts";
 import { clientNow } from "../kube/clock.ts";
 import { nameRun, RUN_LABEL, type NamedController } from "./pod-naming.ts";
 import type { RecordingWriter } from "./recording.ts";
@@ -70,7 +70,8 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const podNames = new Set(named.pods.map((p) => p.name));
   const single = named.pods.length === 1 && !controller;
   const ns = encodeURIComponent(namespace);
-  const serverVersion = await getServerVersion(client);
+  const versionResponse = await getServerVersion(client);
+  const serverVersion = str(versionResponse.body["gitVersion"]) || null;
   const podLabels = asRecord(asRecord(template["metadata"])["labels"]);
 
   // Services that already select the pods, plus the one --service creates.
@@ -80,6 +81,24 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const serviceNames = selecting.map((s) => str(asRecord(s["metadata"])["name"]));
   const ownService = options.service ? serviceFor(template, name, runId) : null;
   if (ownService) serviceNames.push(name);
+  // The PersistentVolumeClaims the pods use: their binding, provisioning and events are
+  // part of the startup.
+  const claims = claimNames(template, controller ? [] : [...podNames]);
+  const isOurClaim = (claim: string) =>
+    claims.names.has(claim) || (controller !== null && claims.ephemeral && claim.startsWith(`${name}-`));
+  // What was read before the run starts, recorded once the recording has its header: the
+  // round trips bound the watches' latency, the Services' specs say how they publish.
+  const early: Observation[] = [
+    requestObservation("GET", "/version", versionResponse),
+    requestObservation("GET", `/api/v1/namespaces/${ns}/services`, serviceList),
+    ...selecting.map((s): Observation => ({
+      kind: "watch",
+      resource: "services",
+      type: "SYNC",
+      arrivedAt: serviceList.receivedAt,
+      object: withoutManagedFields(s),
+    })),
+  ];
 
   const observations: Observation[] = [];
   // Each pod's own stream, kept as observations arrive, and which pods changed since the
@@ -92,6 +111,9 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   // arrive is kept, later copies add nothing.
   const seenEvents = new Set<string>();
   const record = (o: Observation) => {
+    // Claims and their events are shared by the pods that use them; others' are not ours.
+    const claim = claimOf(o);
+    if (claim !== null && !isOurClaim(claim)) return;
     // With many pods the Events watch sees the whole namespace: keep only ours.
     const pod = podOf(o);
     if (controller && pod !== null && !podNames.has(pod)) {
@@ -143,15 +165,32 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     ...(controller ? { controller: controller.kind } : {}),
     manifest: controller?.object ?? template,
   });
+  for (const o of early) record(o);
 
   const watches = new AbortController();
   const connected: Promise<void>[] = [];
   const watchers: Promise<void>[] = [];
-  const startWatch = (resource: WatchedResource, path: string, params: Record<string, string>) => {
+  const transport = watchTransport(client);
+  // Each list's round trip is recorded: the quickest bounds the watches' latency.
+  const timedTransport: WatchTransport = {
+    ...transport,
+    list: async (path, signal) => {
+      const sentAt = clientNow();
+      const r = await transport.list(path, signal);
+      record(requestObservation("GET", path, { status: r.status, sentAt, receivedAt: clientNow() }));
+      return r;
+    },
+  };
+  const startWatch = (
+    resource: WatchedResource,
+    path: string,
+    params: Record<string, string>,
+    initialList: "full" | "resourceVersionOnly" = "resourceVersionOnly",
+  ) => {
     let markConnected: () => void = () => undefined;
     connected.push(new Promise<void>((r) => (markConnected = r)));
-    // Nothing of this run exists yet: the first list is only for its resourceVersion.
-    const stream = watch({ transport: watchTransport(client), path, params, signal: watches.signal, initialList: "resourceVersionOnly" });
+    // Nothing of this run exists yet (claims aside): the first list is only for its resourceVersion.
+    const stream = watch({ transport: timedTransport, path, params, signal: watches.signal, initialList });
     watchers.push(
       (async () => {
         for await (const item of stream) {
@@ -175,8 +214,24 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     `/api/v1/namespaces/${ns}/pods`,
     single ? { fieldSelector: `metadata.name=${name}` } : { labelSelector: `${RUN_LABEL}=${runId}` },
   );
-  startWatch("events", `/api/v1/namespaces/${ns}/events`, single ? { fieldSelector: `involvedObject.name=${name}` } : {});
-  startWatch("events.k8s.io", `/apis/events.k8s.io/v1/namespaces/${ns}/events`, single ? { fieldSelector: `regarding.name=${name}` } : {});
+  // A pod with claims: the claims' events (provisioning, binding) matter too, so the
+  // Events watches see the namespace and keep only ours.
+  const podOnlyEvents = single && claims.names.size === 0 && !claims.ephemeral;
+  startWatch("events", `/api/v1/namespaces/${ns}/events`, podOnlyEvents ? { fieldSelector: `involvedObject.name=${name}` } : {});
+  startWatch(
+    "events.k8s.io",
+    `/apis/events.k8s.io/v1/namespaces/${ns}/events`,
+    podOnlyEvents ? { fieldSelector: `regarding.name=${name}` } : {},
+  );
+  if (claims.names.size > 0 || claims.ephemeral) {
+    // Listed in full: a claim that exists already may be bound, or waiting.
+    startWatch(
+      "persistentvolumeclaims",
+      `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
+      claims.names.size === 1 && !controller ? { fieldSelector: `metadata.name=${[...claims.names][0]!}` } : {},
+      "full",
+    );
+  }
   if (serviceNames.length) {
     startWatch("endpointslices", `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
       labelSelector: `kubernetes.io/service-name in (${serviceNames.join(",")})`,
@@ -331,7 +386,7 @@ async function waitForOutcome(
       }
       const reason = failFastReason(indexObservations(stream), options.failFast);
       if (reason) return { end: "failed", endDetail: expectedPods > 1 || streams.size > 1 ? `${pod}: ${reason}` : reason };
-      waiting.set(pod, t.phases.find((p) => p.status !== "done" && p.status !== "not-applicable")?.label ?? "startup");
+      waiting.set(pod, t.phases.find((p) => p.onCriticalPath && p.status === "in-progress")?.label ?? "startup");
     }
     changedPods.clear();
     if (ready.size >= expectedPods) return { end: "ready", endDetail: "" };
@@ -525,7 +580,7 @@ function createObservation(resource: CreateObservation["resource"], namespace: s
   };
 }
 
-async function getServerVersion(client: KubeClient): Promise<string | null> {
+async function getServerVersion(client: KubeClient): Promise<ApiResponse> {
   const r = await client.request("GET", "/version");
   client.checkAccess(r, "reading the server version");
   if (r.status !== 200)
@@ -533,7 +588,29 @@ async function getServerVersion(client: KubeClient): Promise<string | null> {
       `the API server at ${client.server} answered /version with HTTP ${r.status}`,
       "is this a Kubernetes API server? try: kubectl version",
     );
-  return str(r.body["gitVersion"]) || null;
+  return r;
+}
+
+function requestObservation(method: string, path: string, r: { status: number; sentAt: number; receivedAt: number }): Observation {
+  return { kind: "request", method, path: path.split("?")[0] ?? path, sentAt: r.sentAt, receivedAt: r.receivedAt, status: r.status };
+}
+
+/**
+ * The claims the pods use: named ones (persistentVolumeClaim.claimName) and the ones the
+ * ephemeral volume controller makes for generic ephemeral volumes, named <pod>-<volume>.
+ */
+function claimNames(template: RawObject, pods: readonly string[]): { names: Set<string>; ephemeral: boolean } {
+  const names = new Set<string>();
+  let ephemeral = false;
+  for (const v of asArray(asRecord(template["spec"])["volumes"])) {
+    const claim = str(asRecord(v["persistentVolumeClaim"])["claimName"]);
+    if (claim) names.add(claim);
+    if (v["ephemeral"] !== undefined) {
+      ephemeral = true;
+      for (const pod of pods) names.add(`${pod}-${str(v["name"])}`);
+    }
+  }
+  return { names, ephemeral };
 }
 
 /** The names of the objects a list returns, or null when the list failed. */
