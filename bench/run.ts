@@ -257,8 +257,8 @@ async function apiserverRestart(): Promise<Record<string, unknown>> {
   const t = JSON.parse(r.stdout) as Timeline;
   return {
     exitCode: r.code,
-    phasesDone: t.phases.filter((p) => p.status === "done").length,
-    phases: t.phases.length,
+    phasesDone: t.phases.filter((p) => p.onCriticalPath && p.status === "done").length,
+    phases: t.phases.filter((p) => p.onCriticalPath).length,
     leftovers: await leftovers(),
   };
 }

@@ -2,7 +2,8 @@
  * The scheduler's FailedScheduling message, e.g.
  *   "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match Pod's node
  *    affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful..."
- * turned into node counts per cause. What follows the reasons (since about 1.34 "no new
+ * turned into node counts per cause; a reason about the pod itself ("pod has unbound
+ * immediate PersistentVolumeClaims") counts for every node. What follows the reasons (since about 1.34 "no new
  * claims to deallocate, preemption: ...") is left out: it explains why the scheduler's
  * post-filters did not help, not why the pod does not fit.
  */
@@ -22,6 +23,9 @@ export function parseFailedScheduling(message: string): UnschedulableReasons | n
   for (const part of splitTopLevel(list)) {
     const r = /^(\d+)\s+(.+)$/.exec(part.trim());
     if (r) reasons.push({ reason: (r[2] ?? "").trim(), nodes: Number(r[1]) });
+    // A reason about the pod itself, found before any node was tried (a PreFilter such as
+    // "pod has unbound immediate PersistentVolumeClaims"), has no count: it held for all.
+    else if (part.trim() && Number.isFinite(total)) reasons.push({ reason: part.trim(), nodes: total });
   }
   return { nodes: Number.isFinite(total) ? total : null, reasons };
 }

@@ -15,6 +15,8 @@ export interface ContainerSpec {
   fieldPath: string;
   hasReadinessProbe: boolean;
   hasStartupProbe: boolean;
+  /** lifecycle.postStart: the kubelet runs it before it goes on to the next container. */
+  hasPostStartHook: boolean;
 }
 
 /** Containers in the order the kubelet starts them: init containers (and sidecars), then app. */
@@ -27,6 +29,7 @@ export function containersInStartOrder(pod: RawObject): ContainerSpec[] {
     fieldPath: `spec.initContainers{${str(c["name"])}}`,
     hasReadinessProbe: c["readinessProbe"] !== undefined,
     hasStartupProbe: c["startupProbe"] !== undefined,
+    hasPostStartHook: asRecord(c["lifecycle"])["postStart"] !== undefined,
   }));
   const app = asArray(spec["containers"]).map((c): ContainerSpec => ({
     name: str(c["name"]),
@@ -35,6 +38,7 @@ export function containersInStartOrder(pod: RawObject): ContainerSpec[] {
     fieldPath: `spec.containers{${str(c["name"])}}`,
     hasReadinessProbe: c["readinessProbe"] !== undefined,
     hasStartupProbe: c["startupProbe"] !== undefined,
+    hasPostStartHook: asRecord(c["lifecycle"])["postStart"] !== undefined,
   }));
   return [...init, ...app];
 }
@@ -81,6 +85,30 @@ export function lastSnapshot(pods: readonly PodSnapshot[]): PodSnapshot | null {
 
 export function podIP(pod: RawObject): string {
   return str(asRecord(pod["status"])["podIP"]);
+}
+
+/** Every IP of the pod (status.podIPs: both families on dual-stack clusters), podIP first. */
+export function podIPs(pod: RawObject): string[] {
+  const ips = asArray(asRecord(pod["status"])["podIPs"]).map((p) => str(p["ip"]));
+  return [...new Set([podIP(pod), ...ips].filter(Boolean))];
+}
+
+/** The pod shares its node's network namespace: its IP is the node's, known before any sandbox. */
+export function hostNetwork(pod: RawObject): boolean {
+  return asRecord(pod["spec"])["hostNetwork"] === true;
+}
+
+/** spec.readinessGates: condition types other controllers must set before the pod is Ready. */
+export function readinessGates(pod: RawObject): string[] {
+  return asArray(asRecord(pod["spec"])["readinessGates"])
+    .map((g) => str(g["conditionType"]))
+    .filter(Boolean);
+}
+
+/** The container is running, or has run (terminated). */
+export function hasRun(pod: RawObject, c: ContainerSpec): boolean {
+  const state = asRecord(containerStatus(pod, c)?.["state"]);
+  return state["running"] !== undefined || state["terminated"] !== undefined;
 }
 
 export function nodeName(pod: RawObject): string {

@@ -3,6 +3,9 @@
  * Its JSON form is the documented `-o json` schema (schema/timeline.schema.json), so
  * changes here are changes to a public contract: add fields, never rename or remove.
  */
+import type { PhaseKind } from "./phase-kinds.ts";
+
+export type { PhaseKind } from "./phase-kinds.ts";
 
 /** Where a phase boundary was placed and what placed it. */
 export interface Boundary {
@@ -14,27 +17,20 @@ export interface Boundary {
   sources: string[];
   /** Width of the window the signals allow, in ms (0 for an exact client measurement). */
   uncertaintyMs: number;
+  /** That window, as offsets from submit: the boundary lies within [earliest, latest]. */
+  windowMs?: [number, number];
   /** Signals contradicted each other; the boundary was placed at the upper bound. */
   inconsistent?: boolean;
   /** No signal bounds it tightly: placed in the middle of its window (uncertaintyMs wide). */
   approximate?: boolean;
 }
 
-export type PhaseKind =
-  | "admission"
-  | "controller"
-  | "scheduling"
-  | "sandbox"
-  | "image-pull"
-  | "container-create"
-  | "container-start"
-  | "init-run"
-  | "container-run"
-  | "sidecar-startup"
-  | "readiness"
-  | "endpoints";
-
-export type PhaseStatus = "done" | "in-progress" | "failed" | "not-reached" | "not-applicable";
+/**
+ * unobserved: the phase happened (a later boundary shows it) but no signal marks its own
+ * end, e.g. when the kubelet's event rate limit dropped its events; its time is inside the
+ * next observed phase on the critical path.
+ */
+export type PhaseStatus = "done" | "in-progress" | "failed" | "not-reached" | "not-applicable" | "unobserved";
 
 export interface Phase {
   /** Stable id: the kind, plus ":<container>" for per-container phases. */
@@ -46,10 +42,34 @@ export interface Phase {
   /** "init", "sidecar" or "app" for per-container phases. */
   containerType?: "init" | "sidecar" | "app";
   status: PhaseStatus;
+  /**
+   * On the critical path from submit to Ready (or completion) and on to endpoints: these
+   * phases tile that time with no hole and no overlap, so their durations add up to the
+   * total. Other phases are parallel lanes (a probe of a container that was not the last
+   * to become ready, a publication of not-ready addresses).
+   */
+  onCriticalPath: boolean;
+  /** Its boundaries come from the pod's status alone: the Events that mark it were missing. */
+  placedFromStatus?: boolean;
   start: Boundary | null;
   end: Boundary | null;
   durationMs: number | null;
   details: Record<string, string | number | boolean>;
+}
+
+/** One writer of timestamps (the apiserver, the scheduler, a node) and its clock against the client's. */
+export interface ClockSource {
+  /** "apiserver", "scheduler", "controller-manager" or "node <name>". */
+  source: string;
+  /** Estimated offset, source clock minus client clock, ms. */
+  offsetMs: number;
+  /** The offset lies within [lowerMs, upperMs] (null: unbounded on that side). */
+  lowerMs: number | null;
+  upperMs: number | null;
+  /** Its stamps agree with each other. */
+  consistent: boolean;
+  /** How many stamps bounded it. */
+  stamps: number;
 }
 
 export interface ClockEstimate {
@@ -102,9 +122,18 @@ export interface Timeline {
   /** The create request's send time (ISO, client clock): offset 0 of every boundary. */
   submittedAt: string | null;
   clock: ClockEstimate;
+  /** Every clock whose stamps were used, the apiserver's first. */
+  clocks: ClockSource[];
+  /**
+   * The one-way latency of the watches, estimated as half the quickest plain request's
+   * round trip: arrivals are that much after what they show.
+   */
+  latency: { oneWayMs: number; roundTripMs: number | null };
   phases: Phase[];
   /** Submit -> Ready, ms; null when the pod never became Ready. */
   readyAfterMs: number | null;
+  /** Submit -> the pod completed (phase Succeeded), for pods that run to completion. */
+  completedAfterMs: number | null;
   /** Submit -> pod IP ready in every selecting Service's EndpointSlices, ms. */
   endpointsAfterMs: number | null;
   verdict: Verdict;

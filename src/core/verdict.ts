@@ -7,6 +7,8 @@ import { parseFailedScheduling } from "./failed-scheduling.ts";
 import { asRecord, isAboutPod, str, type ObservedRun, type SeenEvent } from "./observed-run.ts";
 import { containerStatus, containersInStartOrder, lastSnapshot, podPhase, restartCount, runsToCompletion } from "./pod-status.ts";
 import type { RawObject } from "./observation.ts";
+import { phaseName } from "./phase-kinds.ts";
+import { podClaims } from "./volumes.ts";
 import type { Outcome, PhaseKind, Timeline, Verdict } from "./timeline.ts";
 
 /** A reason the pod is not Ready, tied to the phase it blocks. */
@@ -34,18 +36,17 @@ export function diagnose(run: ObservedRun, t: Timeline): Verdict {
   }
   const last = lastSnapshot(run.pods)?.pod;
   if (last && podPhase(last) === "Succeeded") {
-    // Ran to completion (a Job's pod): success, measured to the last container's end.
-    const ends = t.phases.filter((p) => p.kind === "container-run" && p.end).map((p) => p.end!.offsetMs);
-    const after = ends.length ? ` after ${seconds(Math.max(...ends))}` : "";
+    // Ran to completion (a Job's pod, a bare pod with restartPolicy Never or OnFailure):
+    // success, measured to the update that reported it.
+    const after = t.completedAfterMs !== null ? ` after ${seconds(t.completedAfterMs)}` : "";
     return { outcome: "completed", phase: null, summary: `Completed${after}`, causes: [], next: [] };
   }
   const outcome: Outcome = endOutcome(run);
-  const readyPhase = t.phases.find((p) => p.kind === "readiness");
-  const endpointsPhase = t.phases.find((p) => p.kind === "endpoints");
-  const endpointsOk = !endpointsPhase || endpointsPhase.status === "done" || endpointsPhase.status === "not-applicable";
-  // A Job's pods are done when they complete: Ready on the way does not end the run.
-  const job = run.controllerCreate?.resource === "jobs";
-  if (readyPhase?.status === "done" && endpointsOk && !job) {
+  const endpointsPhase = t.phases.find((p) => p.kind === "endpoints" && p.onCriticalPath);
+  const endpointsOk = !endpointsPhase || endpointsPhase.status === "done";
+  // A pod that runs to completion is done when it completes: Ready on the way does not end the run.
+  const toCompletion = run.controllerCreate?.resource === "jobs" || (last !== undefined && runsToCompletion(last));
+  if (t.readyAfterMs !== null && endpointsOk && !toCompletion) {
     const endpoints = t.endpointsAfterMs !== null ? `, endpoints published after ${seconds(t.endpointsAfterMs)}` : "";
     return {
       outcome: "ready",
@@ -70,7 +71,7 @@ export function diagnose(run: ObservedRun, t: Timeline): Verdict {
     return i < 0 ? order.length : i;
   };
   problems.sort((a, b) => rank(a) - rank(b));
-  const firstOpen = t.phases.find((p) => p.status !== "done" && p.status !== "not-applicable");
+  const firstOpen = t.phases.find((p) => p.onCriticalPath && p.status === "in-progress");
   const problem: Problem = problems[0] ?? {
     phase: firstOpen?.kind ?? "readiness",
     ...(firstOpen?.container ? { container: firstOpen.container } : {}),
@@ -79,7 +80,7 @@ export function diagnose(run: ObservedRun, t: Timeline): Verdict {
   };
   const waiting =
     outcome === "timeout" ? "timed out" : outcome === "interrupted" ? "interrupted" : outcome === "running" ? "waiting" : "failed";
-  const where = problem.container ? `${labelOf(problem.phase)} of container ${problem.container}` : labelOf(problem.phase);
+  const where = problem.container ? `${phaseName(problem.phase)} of container ${problem.container}` : phaseName(problem.phase);
   return {
     outcome,
     phase: problem.phase,
@@ -122,6 +123,32 @@ function findProblems(pod: RawObject, events: SeenEvent[], run: ObservedRun): Pr
       causes: [failedScheduling.message],
       ...(parsed ? { extra: { unschedulable: parsed } } : {}),
     });
+  }
+  // A claim that is not bound holds the pod's binding back: the PersistentVolume
+  // controller's and the provisioner's words about the claim say why.
+  if (!str(asRecord(pod["spec"])["nodeName"])) {
+    for (const claim of podClaims(pod)) {
+      const versions = run.claims.filter((c) => str(asRecord(c.claim["metadata"])["name"]) === claim && c.type !== "DELETED");
+      if (str(asRecord(versions.at(-1)?.claim["status"])["phase"]) === "Bound") continue;
+      // The PersistentVolume controller reports some failures as Normal events (FailedBinding).
+      const warnings = run.events.filter(
+        (e) => e.involvedKind === "PersistentVolumeClaim" && e.involvedName === claim && (e.type === "Warning" || /Failed/.test(e.reason)),
+      );
+      const last = warnings.at(-1);
+      const state = versions.length ? "not bound" : "not created yet";
+      problems.push({
+        phase: "volume-binding",
+        summary: `claim ${claim} ${state}${last ? `: ${last.reason}: ${firstLine(last.message)}` : ""}`,
+        causes: uniq([...warnings.map((e) => e.message), ...(failedScheduling ? [failedScheduling.message] : [])]),
+        extra: {
+          next: [
+            `kubectl describe pvc ${claim} -n ${str(asRecord(pod["metadata"])["namespace"]) || "default"}`,
+            "kubectl get storageclass",
+            `kubectl describe pod ${str(asRecord(pod["metadata"])["name"])} -n ${str(asRecord(pod["metadata"])["namespace"]) || "default"}`,
+          ],
+        },
+      });
+    }
   }
   for (const reason of ["FailedMount", "FailedAttachVolume", "FailedCreatePodSandBox", "FailedPodSandBoxStatus"]) {
     const e = latest(reason);
@@ -199,15 +226,22 @@ function findProblems(pod: RawObject, events: SeenEvent[], run: ObservedRun): Pr
   }
 
   if (podPhase(pod) === "Running" || anyContainerStarted(pod)) {
-    const unhealthy = events.filter((e) => e.reason === "Unhealthy");
-    const last = unhealthy.at(-1);
-    if (last) {
+    // Each probe fails on its own row: a startupProbe holds the container's start, a
+    // readinessProbe its readiness, a livenessProbe restarts it.
+    for (const [probe, phase] of [
+      ["Startup", "startup-probe"],
+      ["Readiness", "readiness"],
+      ["Liveness", "container-start"],
+    ] as const) {
+      const unhealthy = events.filter((e) => e.reason === "Unhealthy" && e.message.startsWith(`${probe} probe`));
+      const last = unhealthy.at(-1);
+      if (!last) continue;
       const failures = unhealthy.reduce((n, e) => n + e.count, 0);
       const container = containersInStartOrder(pod).find((c) => c.fieldPath === last.fieldPath)?.name;
       problems.push({
-        phase: "readiness",
+        phase,
         ...(container ? { container } : {}),
-        summary: `${failures} probe failure${failures === 1 ? "" : "s"}, last: ${firstLine(last.message)}`,
+        summary: `${failures} ${probe.toLowerCase()} probe failure${failures === 1 ? "" : "s"}, last: ${firstLine(last.message)}`,
         causes: uniq(unhealthy.map((e) => e.message)),
       });
     }
@@ -268,29 +302,18 @@ function nextCommands(problem: Problem, name: string, ns: string): string[] {
       return [describe, `kubectl get configmaps,secrets -n ${ns}`];
     case "container-start":
     case "init-run":
-    case "sidecar-startup":
+    case "container-run":
+    case "post-start-hook":
       return [`kubectl logs ${name} -n ${ns}${c} --previous`, `kubectl logs ${name} -n ${ns}${c}`, describe];
     case "readiness":
+    case "startup-probe":
+    case "readiness-gates":
       return [describe, events, `kubectl logs ${name} -n ${ns}${c}`];
     case "endpoints":
       return [`kubectl get endpointslices -n ${ns} -o wide`, `kubectl get services -n ${ns} -o wide`];
     default:
       return [describe, events];
   }
-}
-
-const PHASE_LABELS: Partial<Record<PhaseKind, string>> = {
-  controller: "controller creating the pod",
-  sandbox: "sandbox + network",
-  "image-pull": "image pull",
-  "container-create": "container create",
-  "container-start": "container start",
-  "init-run": "init container run",
-  "sidecar-startup": "sidecar startup",
-};
-
-function labelOf(kind: PhaseKind): string {
-  return PHASE_LABELS[kind] ?? kind;
 }
 
 function seconds(ms: number): string {

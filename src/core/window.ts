@@ -2,12 +2,18 @@
  * Placing an instant from signals of different precision and clocks.
  *
  * Every signal about a boundary bounds the true instant: a one-second server stamp says
- * "in [s, s+1 s)", a microsecond eventTime says "in [s, s+1 µs)", the arrival of the watch
- * event that first showed it says "no later than the arrival", the previous boundary of a
- * causal chain says "no earlier than that". Intersecting the windows places the boundary as
- * tightly as the signals allow; the estimate is the tight upper bound when one exists (an
- * arrival on loopback lags the change by milliseconds) and the window's middle otherwise.
+ * "in [s, s+1 s)" (widened by how far that server's clock may be from ours), a microsecond
+ * eventTime says "in [s, s+1 µs)" (widened the same way), the arrival of the watch event
+ * that first showed it says "no later than the arrival", the previous boundary of a causal
+ * chain says "no earlier than that". Intersecting the windows bounds the boundary as
+ * tightly as the signals allow. Inside that window it is placed at the best estimate a
+ * signal offers: an exact one (a microsecond stamp moved by the estimated offset, a client
+ * measurement), else an arrival less the watch's estimated one-way latency, else the middle
+ * of a coarse stamp's window (then marked approximate when the window is wide).
  */
+
+/** How much a signal's own estimate is worth: exact beats arrival beats coarse. */
+export type EstimateQuality = "exact" | "arrival" | "coarse";
 
 /** One signal about when a boundary happened, in the client's clock (epoch ms). */
 export interface Signal {
@@ -17,11 +23,9 @@ export interface Signal {
   earliest: number;
   /** Latest possible instant (inclusive); +Infinity when the signal gives no upper bound. */
   latest: number;
-  /**
-   * Whether `latest` is itself a likely value of the instant (an arrival, a precise stamp,
-   * a causal successor) rather than only the end of a coarse stamp's window.
-   */
-  tightUpper: boolean;
+  /** The signal's own most likely instant, when it has one. */
+  estimate?: number;
+  quality?: EstimateQuality;
 }
 
 /** Where a boundary was placed, and why. */
@@ -35,6 +39,18 @@ export interface Placement {
   inconsistent: boolean;
   /** Placed in the middle of a window wider than 100 ms: no signal bounds it tightly. */
   approximate?: boolean;
+  /** What `at` rests on: a signal's estimate of that quality, or only a bound of the window. */
+  quality: EstimateQuality | "bound";
+}
+
+/** Windows wider than this, with no better estimate than their middle, are approximate. */
+export const APPROXIMATE_WIDER_THAN_MS = 100;
+
+const QUALITY_RANK: Record<EstimateQuality | "bound", number> = { exact: 0, arrival: 1, coarse: 2, bound: 3 };
+
+/** Whether an estimate of quality `a` is no better than one of quality `b`. */
+export function noBetter(a: EstimateQuality | "bound", b: EstimateQuality | "bound"): boolean {
+  return QUALITY_RANK[a] >= QUALITY_RANK[b];
 }
 
 export function place(signals: readonly Signal[]): Placement | null {
@@ -42,30 +58,49 @@ export function place(signals: readonly Signal[]): Placement | null {
   if (bounded.length === 0) return null;
   let lower: Signal | undefined;
   let upper: Signal | undefined;
+  let best: Signal | undefined;
   for (const s of bounded) {
     if (Number.isFinite(s.earliest) && (!lower || s.earliest > lower.earliest)) lower = s;
     if (Number.isFinite(s.latest) && (!upper || s.latest < upper.latest)) upper = s;
+    if (s.estimate !== undefined && s.quality !== undefined && betterEstimate(s, best)) best = s;
   }
   const earliest = lower?.earliest ?? -Infinity;
   const latest = upper?.latest ?? Infinity;
-  const sources = uniq([upper?.source, lower?.source]);
+  const sources = uniq([best?.source, upper?.source, lower?.source]);
   if (earliest > latest) {
-    // The signals disagree: a server stamp from the future of its own arrival. Trust the
-    // upper bound (arrivals are on one monotonic clock) and say so.
-    return { at: latest, earliest: latest, latest, sources, inconsistent: true };
+    // The signals disagree: a server stamp from the future of its own arrival, beyond what
+    // the clock estimate allows. Trust the upper bound (arrivals are on one monotonic
+    // clock) and say so.
+    return { at: latest, earliest: latest, latest, sources, inconsistent: true, quality: "bound" };
   }
-  if (!Number.isFinite(latest)) return { at: earliest, earliest, latest: earliest, sources, inconsistent: false };
+  if (best && best.quality !== "coarse") {
+    return { at: clamp(best.estimate!, earliest, latest), earliest, latest, sources, inconsistent: false, quality: best.quality! };
+  }
+  if (!Number.isFinite(latest)) return { at: earliest, earliest, latest: earliest, sources, inconsistent: false, quality: "bound" };
   // No lower bound: the causal chain (the previous boundary) supplies one later.
-  if (!Number.isFinite(earliest)) return { at: latest, earliest: -Infinity, latest, sources, inconsistent: false };
-  if (upper?.tightUpper) return { at: latest, earliest, latest, sources, inconsistent: false };
+  if (!Number.isFinite(earliest)) return { at: latest, earliest: -Infinity, latest, sources, inconsistent: false, quality: "bound" };
+  const at = best ? clamp(best.estimate!, earliest, latest) : (earliest + latest) / 2;
   return {
-    at: (earliest + latest) / 2,
+    at,
     earliest,
     latest,
     sources,
     inconsistent: false,
-    ...(latest - earliest > 100 ? { approximate: true } : {}),
+    quality: "coarse",
+    ...(latest - earliest > APPROXIMATE_WIDER_THAN_MS ? { approximate: true } : {}),
   };
+}
+
+/** Exact beats arrival beats coarse; among arrivals the earliest is the tightest. */
+function betterEstimate(s: Signal, best: Signal | undefined): boolean {
+  if (!best) return true;
+  const rank = QUALITY_RANK[s.quality!] - QUALITY_RANK[best.quality!];
+  if (rank !== 0) return rank < 0;
+  return s.quality === "arrival" ? s.estimate! < best.estimate! : s.latest - s.earliest < best.latest - best.earliest;
+}
+
+export function clamp(value: number, low: number, high: number): number {
+  return Math.min(Math.max(value, low), high);
 }
 
 function uniq(values: (string | undefined)[]): string[] {
@@ -98,25 +133,49 @@ export function parseHttpDate(value: string | null | undefined): ServerTime | nu
   return Number.isNaN(ms) ? null : { ms, precisionMs: 1000 };
 }
 
-/** The signal a server timestamp gives, moved to the client's clock by the offset. */
-export function stampSignal(source: string, stamp: ServerTime, serverMinusClientMs: number): Signal {
-  const start = stamp.ms - serverMinusClientMs;
+/** What is known of one clock against the client's: its offset lies in [lowerMs, upperMs]. */
+export interface OffsetInterval {
+  /** Estimated server clock minus client clock, ms. */
+  estimateMs: number;
+  lowerMs: number;
+  upperMs: number;
+}
+
+/** A clock known to agree with the client's: for stamps whose writer is unknown in a test. */
+export const SAME_CLOCK: OffsetInterval = { estimateMs: 0, lowerMs: 0, upperMs: 0 };
+
+/**
+ * The signal a server timestamp gives, on the client's clock: its precision window widened
+ * by what is known of its writer's clock offset, with the middle of the window shifted by
+ * the estimated offset as its estimate (exact for sub-millisecond stamps).
+ */
+export function stampSignal(source: string, stamp: ServerTime, clock: OffsetInterval): Signal {
+  const exact = stamp.precisionMs <= 1;
   return {
     source: `${source} (${precisionLabel(stamp.precisionMs)})`,
-    earliest: start,
-    latest: start + stamp.precisionMs,
-    tightUpper: stamp.precisionMs <= 1,
+    earliest: stamp.ms - clock.upperMs,
+    latest: stamp.ms + stamp.precisionMs - clock.lowerMs,
+    estimate: stamp.ms - clock.estimateMs + (exact ? 0 : stamp.precisionMs / 2),
+    quality: exact ? "exact" : "coarse",
   };
 }
 
-/** The signal an arrival gives: it happened no later than it was seen. */
-export function arrivalSignal(source: string, arrivedAt: number): Signal {
-  return { source, earliest: -Infinity, latest: arrivedAt, tightUpper: true };
+/**
+ * The signal an arrival gives: it happened no later than it was seen, most likely one
+ * one-way latency of the watch earlier.
+ */
+export function arrivalSignal(source: string, arrivedAt: number, latencyMs = 0): Signal {
+  return { source, earliest: -Infinity, latest: arrivedAt, estimate: arrivedAt - latencyMs, quality: "arrival" };
 }
 
 /** A causal predecessor: the boundary cannot be earlier than it. */
 export function notBefore(source: string, at: number): Signal {
-  return { source, earliest: at, latest: Infinity, tightUpper: false };
+  return { source, earliest: at, latest: Infinity };
+}
+
+/** A client-side measurement (the create request sent): exact. */
+export function clientInstant(source: string, at: number): Signal {
+  return { source, earliest: at, latest: at, estimate: at, quality: "exact" };
 }
 
 export function precisionLabel(precisionMs: number): string {

@@ -18,8 +18,7 @@ export interface TableOptions {
 export function renderTable(t: Timeline, options: TableOptions): string {
   const c = options.color ? pc : pc.createColors(false);
   const barWidth = options.barWidth ?? 30;
-  // After a rejection nothing else happened: show only admission.
-  const rows = t.phases.filter((p) => p.status !== "not-applicable" && !(t.verdict.outcome === "rejected" && p.status === "not-reached"));
+  const rows = tableRows(t);
   const span = Math.max(1, ...rows.map((p) => p.end?.offsetMs ?? p.start?.offsetMs ?? 0));
   const table = new Table({
     head: ["phase", "start", "duration", "waterfall", "details"],
@@ -28,11 +27,12 @@ export function renderTable(t: Timeline, options: TableOptions): string {
     chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
   });
   for (const p of rows) {
+    // A lane runs beside the critical path: set apart, its bar in a lighter shade.
+    const label = p.onCriticalPath ? p.label : c.dim(`∥ ${p.label}`);
     table.push([
-      statusMark(p, c) + " " + p.label,
+      statusMark(p, c) + " " + label,
       formatOffset(p.start?.offsetMs ?? null),
-      // ≈: a boundary with no tight signal, placed in the middle of its window.
-      (p.start?.approximate || p.end?.approximate ? "≈" : "") + formatDuration(p.durationMs),
+      duration(p),
       bar(p, span, barWidth, c),
       details(p),
     ]);
@@ -56,12 +56,46 @@ export function renderTable(t: Timeline, options: TableOptions): string {
       (v) => `  over threshold: ${v.phase} took ${formatDuration(v.actualMs)} > ${formatDuration(v.limitMs)}`,
     ),
     ...nextLines(t, options.kept ?? false),
-    clockLine(t),
+    ...clockLines(t),
     ...t.warnings.map((w) => c.yellow(`warning: ${w}`)),
   ];
   return lines.join("\n") + "\n";
 }
 
+/**
+ * The rows in time order: the critical path as it ran, each lane after the last step that
+ * began before it. After a rejection nothing else happened: only admission.
+ */
+function tableRows(t: Timeline): Phase[] {
+  const shown = t.phases.filter((p) => p.status !== "not-applicable" && !(t.verdict.outcome === "rejected" && p.status === "not-reached"));
+  const rows = shown.filter((p) => p.onCriticalPath);
+  for (const lane of shown.filter((p) => !p.onCriticalPath)) {
+    const start = lane.start?.offsetMs ?? Infinity;
+    let at = rows.length;
+    for (let i = rows.length - 1; i >= 0; i--) {
+      const s = rows[i]!.start?.offsetMs;
+      if (s !== undefined && s <= start) break;
+      at = i;
+    }
+    rows.splice(at, 0, lane);
+  }
+  return rows;
+}
+
+/**
+ * The duration as far as it is known: "≈2.05 s" when a boundary sits in the middle of a
+ * wide window, "≤38 ms" when settling pushed the end onto the start (the true length lies
+ * between 0 and what the windows allow), "-" when unknown.
+ */
+function duration(p: Phase): string {
+  if (p.status === "unobserved") return "?";
+  if (p.start?.approximate || p.end?.approximate) return `≈${formatDuration(p.durationMs)}`;
+  if (p.durationMs === 0 && p.start?.windowMs && p.end?.windowMs && p.end.sources.includes("not before the previous boundary")) {
+    const most = p.end.windowMs[1] - p.start.windowMs[0];
+    if (most > 1) return `≤${formatDuration(most)}`;
+  }
+  return formatDuration(p.durationMs);
+}
 export function verdictLine(t: Timeline, c = pc.createColors(false)): string {
   const v = t.verdict;
   if (succeeded(v.outcome) && !v.thresholds?.length) return c.green(`✓ ${v.summary}`);
@@ -77,10 +111,30 @@ function nextLines(t: Timeline, kept: boolean): string[] {
   return lines;
 }
 
-function clockLine(t: Timeline): string {
-  const k = t.clock;
-  const bounds = k.lowerMs !== null || k.upperMs !== null ? ` (observations allow ${fmt(k.lowerMs)} .. ${fmt(k.upperMs)} ms)` : "";
-  return `clock offset apiserver-client: ${k.serverMinusClientMs.toFixed(0)} ms${bounds}${k.consistent ? "" : ", inconsistent"}`;
+/** Each clock's estimated offset from the client's, with what the observations allow; the watch latency when it was measured. */
+function clockLines(t: Timeline): string[] {
+  const clocks = t.clocks.length
+    ? t.clocks
+    : [
+        {
+          source: "apiserver",
+          offsetMs: t.clock.serverMinusClientMs,
+          lowerMs: t.clock.lowerMs,
+          upperMs: t.clock.upperMs,
+          consistent: t.clock.consistent,
+        },
+      ];
+  const parts = clocks.map(
+    (k) =>
+      `${k.source} ${k.offsetMs.toFixed(0)} ms${k.lowerMs !== null || k.upperMs !== null ? ` (${fmt(k.lowerMs)}..${fmt(k.upperMs)})` : ""}${k.consistent ? "" : " inconsistent"}`,
+  );
+  const lines = [`clock offsets from this machine's: ${parts.join(", ")}`];
+  if (t.latency.roundTripMs !== null) {
+    lines.push(
+      `apiserver round trip ${formatDuration(t.latency.roundTripMs)}: arrivals placed ${formatDuration(t.latency.oneWayMs)} earlier`,
+    );
+  }
+  return lines;
 }
 
 function fmt(ms: number | null): string {
@@ -95,6 +149,8 @@ function statusMark(p: Phase, c: ReturnType<typeof pc.createColors>): string {
       return c.red("✗");
     case "in-progress":
       return c.yellow("…");
+    case "unobserved":
+      return c.dim("?");
     default:
       return c.dim("·");
   }
@@ -106,7 +162,7 @@ function bar(p: Phase, span: number, width: number, c: ReturnType<typeof pc.crea
   const from = Math.min(width - 1, Math.floor((start / span) * width));
   const end = p.end?.offsetMs ?? start;
   const to = Math.min(width, Math.max(from + 1, Math.round((end / span) * width)));
-  const body = "█".repeat(to - from);
+  const body = (p.onCriticalPath ? "█" : "░").repeat(to - from);
   const colored = p.status === "failed" ? c.red(body) : p.status === "in-progress" ? c.yellow(body) : c.cyan(body);
   return " ".repeat(from) + colored;
 }
@@ -114,11 +170,16 @@ function bar(p: Phase, span: number, width: number, c: ReturnType<typeof pc.crea
 function details(p: Phase): string {
   const d = p.details;
   const parts: string[] = [];
+  if (p.status === "unobserved") parts.push("not observed (its events are missing)");
+  if (p.placedFromStatus) parts.push("from the pod status");
   for (const [k, v] of Object.entries(d)) {
     if (k === "imageSizeBytes" && typeof v === "number") parts.push(`size ${formatBytes(v)}`);
     else if (k === "kubeletPullMs" && typeof v === "number") parts.push(`kubelet: pulled in ${formatDuration(v)}`);
     else if (k === "kubeletPullWithWaitingMs" && typeof v === "number") parts.push(`${formatDuration(v)} incl. waiting`);
     else if (k === "alreadyPresent") parts.push("already present");
+    else if (k === "publishNotReadyAddresses") parts.push("publishes not-ready addresses");
+    else if (k === "hostNetwork") parts.push("host network");
+    else if (k === "after") parts.push(String(v));
     else if (k === "image" && p.kind !== "image-pull") continue;
     else parts.push(`${k} ${String(v)}`);
   }

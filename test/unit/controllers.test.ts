@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { analyse } from "../../src/cli/commands/output.ts";
 import { correlatePodSet } from "../../src/core/pod-set.ts";
-import { expectOrderedChain } from "../support/invariants.ts";
+import { expectTimelineInvariants } from "../support/invariants.ts";
 import { loadRecording } from "../support/recordings.ts";
 
 describe("Deployment", () => {
@@ -24,7 +24,7 @@ describe("Deployment", () => {
       expect(t.phases.map((p) => p.id).slice(0, 3)).toEqual(["admission", "controller", "scheduling"]);
       expect(t.phases.find((p) => p.kind === "controller")?.status).toBe("done");
       expect(t.phases.find((p) => p.kind === "endpoints")?.status).toBe("done");
-      expectOrderedChain(t);
+      expectTimelineInvariants(t);
     }
   });
 
@@ -45,7 +45,7 @@ describe("ReplicaSet", () => {
     const t = traced.timeline;
     expect(t.verdict.outcome).toBe("ready");
     expect(t.phases.find((p) => p.kind === "controller")).toMatchObject({ status: "done", details: { controller: "ReplicaSet" } });
-    expectOrderedChain(t);
+    expectTimelineInvariants(t);
   });
 });
 
@@ -64,7 +64,7 @@ describe("Job", () => {
       expect(run.details["exitCode"]).toBe(0);
       // sleep 1: the run lasts at least a second, within its boundaries' windows.
       expect(run.durationMs! + run.start!.uncertaintyMs + run.end!.uncertaintyMs).toBeGreaterThanOrEqual(1000);
-      expectOrderedChain(t);
+      expectTimelineInvariants(t);
     }
   });
 });

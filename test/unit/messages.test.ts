@@ -6,7 +6,6 @@ import { describe, expect, it } from "vitest";
 import { parseFailedScheduling } from "../../src/core/failed-scheduling.ts";
 import { parseGoDuration } from "../../src/core/go-duration.ts";
 import { parsePulledMessage } from "../../src/core/pulled-message.ts";
-import { parseServerTime, place } from "../../src/core/window.ts";
 import { recordedEvents } from "../support/recordings.ts";
 
 describe("Pulled message", () => {
@@ -66,6 +65,12 @@ describe("FailedScheduling message", () => {
       ],
     });
     expect(parseFailedScheduling("binding rejected: timeout")).toBeNull();
+    // A reason about the pod itself carries no node count: it held for every node.
+    const unbound = recordedEvents("pvc-unbound").find((e) => e.reason === "FailedScheduling" && /unbound immediate/.test(e.message));
+    expect(parseFailedScheduling(unbound!.message)).toEqual({
+      nodes: 1,
+      reasons: [{ reason: "pod has unbound immediate PersistentVolumeClaims", nodes: 1 }],
+    });
     // Before 1.34 the reasons were followed directly by the preemption part.
     expect(
       parseFailedScheduling(
@@ -90,28 +95,5 @@ describe("time parsing and placement", () => {
     ["1.5x", null],
   ])("Go duration %s", (text, ms) => {
     expect(parseGoDuration(text)).toBe(ms);
-  });
-
-  it("reads the precision of a server timestamp from its fraction", () => {
-    expect(parseServerTime("2026-11-23T13:21:15Z")).toEqual({ ms: Date.parse("2026-11-23T13:21:15Z"), precisionMs: 1000 });
-    expect(parseServerTime("2026-11-23T13:21:15.123456Z")?.precisionMs).toBeCloseTo(0.001);
-    expect(parseServerTime(null)).toBeNull();
-  });
-
-  it("intersects a one-second stamp with an arrival, and uses the window's middle without one", () => {
-    const stamp = { source: "stamp", earliest: 1000, latest: 2000, tightUpper: false };
-    expect(place([stamp, { source: "arrival", earliest: -Infinity, latest: 1400, tightUpper: true }])).toMatchObject({
-      at: 1400,
-      earliest: 1000,
-      latest: 1400,
-    });
-    expect(place([stamp])).toMatchObject({ at: 1500 });
-    // A stamp from after its own arrival: the clocks disagree; trust the arrival.
-    expect(place([stamp, { source: "arrival", earliest: -Infinity, latest: 900, tightUpper: true }])).toMatchObject({
-      at: 900,
-      inconsistent: true,
-    });
-    expect(place([{ source: "arrival", earliest: -Infinity, latest: 5, tightUpper: true }])).toMatchObject({ at: 5, earliest: -Infinity });
-    expect(place([])).toBeNull();
   });
 });

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { correlatePodSet, percentile, podOf, splitByPod } from "../../src/core/pod-set.ts";
-import { expectOrderedChain } from "../support/invariants.ts";
+import { expectTimelineInvariants } from "../support/invariants.ts";
 import { loadRecording } from "../support/recordings.ts";
 
 describe("pod set", () => {
@@ -27,7 +27,7 @@ describe("pod set", () => {
     for (const t of set.pods) {
       expect(t.verdict.outcome, t.pod.name).toBe("ready");
       expect(t.phases.find((p) => p.kind === "endpoints")?.status, t.pod.name).toBe("done");
-      expectOrderedChain(t);
+      expectTimelineInvariants(t);
     }
     expect(new Set(set.pods.map((x) => x.pod.podIP)).size).toBe(5);
   });

@@ -61,7 +61,7 @@ describe("verdicts", () => {
     expect(v.phase).toBe("readiness");
     expect(v.container).toBe("web");
     expect(v.summary).toMatch(
-      /^timed out in readiness of container web: \d+ probe failures, last: Readiness probe failed: HTTP probe failed with statuscode: 404$/,
+      /^timed out in readiness probe of container web: \d+ readiness probe failures, last: Readiness probe failed: HTTP probe failed with statuscode: 404$/,
     );
   });
 

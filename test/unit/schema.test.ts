@@ -1,0 +1,27 @@
+/**
+ * The -o json contract: every recording's timeline (and pod set) validates against
+ * schema/timeline.schema.json, and the schema's phase kinds are the core's one list.
+ */
+import { describe, expect, it } from "vitest";
+import { correlate } from "../../src/core/correlate.ts";
+import { PHASE_KIND_NAMES } from "../../src/core/phase-kinds.ts";
+import { correlatePodSet } from "../../src/core/pod-set.ts";
+import { loadRecording, recordingNames } from "../support/recordings.ts";
+import { TIMELINE_SCHEMA, validateTimeline } from "../support/schema.ts";
+
+const schema = TIMELINE_SCHEMA;
+const validate = validateTimeline;
+
+describe("timeline schema", () => {
+  it("lists exactly the core's phase kinds (plus the one no longer produced)", () => {
+    expect(schema.$defs.phaseKind.enum.filter((k) => k !== "sidecar-startup")).toEqual(PHASE_KIND_NAMES);
+  });
+
+  it.each(recordingNames())("validates the timeline of %s", (name) => {
+    const { header, observations } = loadRecording(name);
+    const output = (header.replicas ?? 1) > 1 ? correlatePodSet(observations) : correlate(observations);
+    const valid = validate(JSON.parse(JSON.stringify(output)));
+    expect(validate.errors ?? [], name).toEqual([]);
+    expect(valid).toBe(true);
+  });
+});
