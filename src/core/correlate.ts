@@ -22,7 +22,6 @@ import type { Observation, RawObject } from "./observation.ts";
 import { asRecord, indexObservations, str, type ObservedRun } from "./observed-run.ts";
 import { phaseLabel, type PhaseKind } from "./phase-kinds.ts";
 import {
-  condition,
   containersInStartOrder,
   firstSnapshot,
   hostNetwork,
@@ -186,17 +185,12 @@ class Correlation {
 
     // Ready -> the pod's IPs ready in each selecting Service's EndpointSlices. A Service
     // that publishes not-ready addresses lists the pod before it is Ready: a lane, not a
-    // step after Ready (also when its spec is unknown but its slice came before Ready).
+    // step after Ready.
     const services = selectingServices(this.run);
     const ips = podIPs(this.podObject);
-    const readyArrival = firstSnapshot(this.run.pods, (p) => condition(p, "Ready")?.["status"] === "True")?.arrivedAt ?? null;
     const changes = new Map(services.map((x) => [x.name, publication(this.run, x, ips)]));
-    const beforeReady = (name: string) => {
-      const change = changes.get(name);
-      return change != null && readyArrival !== null && change.arrivedAt < readyArrival;
-    };
-    const afterReady = services.filter((x) => !x.publishNotReadyAddresses && !beforeReady(x.name));
-    const notReady = services.filter((x) => !afterReady.includes(x));
+    const afterReady = services.filter((x) => !x.publishNotReadyAddresses);
+    const notReady = services.filter((x) => x.publishNotReadyAddresses);
     let published: Mark | null = null;
     if (afterReady.length && !toCompletion) {
       const last = afterReady.every((x) => changes.get(x.name))
@@ -294,7 +288,8 @@ class Correlation {
 /** The phase the verdict names is failed, and nothing after it was reached. */
 function markFailedPhase(t: Timeline): void {
   const v = t.verdict;
-  if (v.outcome === "ready" || v.outcome === "completed" || v.phase === null) return;
+  // While the run goes on, nothing has failed yet: the phase is only waited on.
+  if (v.outcome === "ready" || v.outcome === "completed" || v.outcome === "running" || v.phase === null) return;
   // A container that started and then exited fails its start phase, done or not.
   const failed =
     t.phases.find((p) => p.kind === v.phase && (v.container === undefined || p.container === v.container) && p.onCriticalPath) ??

@@ -13,7 +13,8 @@ export function restampNodeClock(observations: readonly Observation[], skewMs: n
   return observations.map((o) => {
     if (o.kind !== "watch") return o;
     if (o.resource === "pods") return { ...o, object: restampPod(o.object, skewMs) };
-    if ((o.resource === "events" || o.resource === "events.k8s.io") && isKubelets(o.object)) return { ...o, object: restampEvent(o.object, skewMs) };
+    if ((o.resource === "events" || o.resource === "events.k8s.io") && isKubelets(o.object))
+      return { ...o, object: restampEvent(o.object, skewMs) };
     return o;
   });
 }
@@ -50,7 +51,8 @@ function restampPod(pod: RawObject, skewMs: number): RawObject {
 
 function restampEvent(event: RawObject, skewMs: number): RawObject {
   const copy = structuredClone(event);
-  for (const field of ["firstTimestamp", "lastTimestamp", "eventTime", "deprecatedFirstTimestamp", "deprecatedLastTimestamp"]) shift(copy, field, skewMs);
+  for (const field of ["firstTimestamp", "lastTimestamp", "eventTime", "deprecatedFirstTimestamp", "deprecatedLastTimestamp"])
+    shift(copy, field, skewMs);
   if (copy["series"]) shift(copy["series"] as RawObject, "lastObservedTime", skewMs);
   return copy;
 }

@@ -33,7 +33,9 @@ describe.each(scenarios)("%s with the node's clock off", (name) => {
     expect(node.upperMs!).toBeGreaterThanOrEqual(skew);
     if (Math.abs(skew) >= 2000) {
       // Two seconds are beyond any one-second stamp's precision: it must be said.
-      expect(t.warnings.join("\n")).toMatch(new RegExp(`the node ${t.pod.node} clock runs .* ${skew < 0 ? "behind" : "ahead of"} the apiserver's`));
+      expect(t.warnings.join("\n")).toMatch(
+        new RegExp(`the node ${t.pod.node} clock runs .* ${skew < 0 ? "behind" : "ahead of"} the apiserver's`),
+      );
       expect(Math.sign(node.offsetMs)).toBe(Math.sign(skew));
     }
   });

@@ -6,9 +6,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { correlate } from "../../src/core/correlate.ts";
-import type { Phase, Timeline } from "../../src/core/timeline.ts";
-import { criticalSteps, expectTimelineInvariants, longestPossibleMs } from "../support/invariants.ts";
+import type { Timeline } from "../../src/core/timeline.ts";
+import { expectTimelineInvariants } from "../support/invariants.ts";
 import { loadRecording, recordingNames } from "../support/recordings.ts";
+import { phase, SCENARIOS } from "../support/scenarios.ts";
 
 // Recordings of a pod podtrace created itself; runs of many pods and of controllers are
 // covered by pod-set.test.ts and controllers.test.ts.
@@ -20,14 +21,6 @@ function timeline(name: string): Timeline {
   if (!t) throw new Error(`no recording ${name}; record it with: bash hack/record-fixtures.sh ${name}`);
   return t;
 }
-
-function phase(t: Timeline, id: string): Phase {
-  const p = t.phases.find((x) => x.id === id);
-  if (!p) throw new Error(`no phase ${id} in ${t.phases.map((x) => x.id).join(", ")}`);
-  return p;
-}
-
-const path = (t: Timeline) => criticalSteps(t).map((p) => p.id);
 
 describe.each(singles)("recording %s", (name) => {
   const t = timeline(name);
@@ -51,122 +44,8 @@ describe.each(singles)("recording %s", (name) => {
 });
 
 describe("scenarios", () => {
-  it("one container without probes: the wait after its start is the kubelet's status report, not readiness", () => {
-    const t = timeline("one-container");
-    expect(path(t)).toEqual([
-      "admission",
-      "scheduling",
-      "sandbox",
-      "image-pull:main",
-      "container-create:main",
-      "container-start:main",
-      "status-report",
-    ]);
-    expect(t.phases.some((p) => p.kind === "readiness")).toBe(false);
-    expect(phase(t, "endpoints").status).toBe("not-applicable");
-    expect(t.verdict.outcome).toBe("ready");
-    expect(t.readyAfterMs).toBe(phase(t, "status-report").end!.offsetMs);
-    // The scheduler's microsecond eventTime, written just after the binding, places it.
-    expect(phase(t, "scheduling").end!.sources.join(" ")).toMatch(/event Scheduled eventTime/);
-  });
-
-  it("init containers: each runs for its sleep, then the kubelet's sync before the next one", () => {
-    const t = timeline("init-containers");
-    expect(path(t)).toEqual(expect.arrayContaining(["init-run:migrate", "kubelet-sync:seed", "init-run:seed", "kubelet-sync:main"]));
-    expect(longestPossibleMs(phase(t, "init-run:migrate"))).toBeGreaterThanOrEqual(1000);
-    expect(longestPossibleMs(phase(t, "init-run:seed"))).toBeGreaterThanOrEqual(2000);
-    // The seed container's exit is known to the second: its end is approximate, and the
-    // kubelet noticed it within a relist (1 s) plus its write.
-    expect(phase(t, "init-run:seed").end!.approximate).toBe(true);
-    expect(phase(t, "kubelet-sync:main").durationMs).toBeLessThan(1300);
-    expect(phase(t, "kubelet-sync:main").details["after"]).toBe("seed exited");
-  });
-
-  it("native sidecar: its startup probe holds the app container back, then a kubelet sync", () => {
-    const t = timeline("native-sidecar");
-    expect(phase(t, "container-start:proxy").containerType).toBe("sidecar");
-    const startup = phase(t, "startup-probe:proxy");
-    expect(startup.onCriticalPath).toBe(true);
-    expect(startup.durationMs).toBeGreaterThanOrEqual(1500);
-    expect(Number(startup.details["startupProbeFailures"])).toBeGreaterThan(0);
-    expect(path(t)).toEqual(expect.arrayContaining(["startup-probe:proxy", "kubelet-sync:main", "image-pull:main"]));
-    expect(t.verdict.outcome).toBe("ready");
-  });
-
-  it("sidecar without a startup probe: the kubelet starts the next container in the sync that sees it running", () => {
-    const t = timeline("sidecar-no-probe");
-    const ids = path(t);
-    expect(ids.indexOf("kubelet-sync:migrate")).toBe(ids.indexOf("container-start:proxy") + 1);
-    expect(phase(t, "kubelet-sync:migrate").details["after"]).toBe("proxy running");
-    expect(longestPossibleMs(phase(t, "init-run:migrate"))).toBeGreaterThanOrEqual(1000);
-  });
-
-  it("postStart hooks: each hook is its own row, the first one at least its sleep", () => {
-    const t = timeline("post-start-hook");
-    const app = phase(t, "post-start-hook:app");
-    const agent = phase(t, "post-start-hook:agent");
-    expect(app.onCriticalPath && agent.onCriticalPath).toBe(true);
-    // Ended by the next container's first event: placed to the millisecond.
-    expect(app.durationMs).toBeGreaterThanOrEqual(3000);
-    expect(app.end!.approximate).toBeUndefined();
-    // The last container's hook ends before the kubelet's next status report, within a relist.
-    expect(longestPossibleMs(agent)).toBeGreaterThanOrEqual(2000);
-    expect(path(t).slice(-2)).toEqual(["post-start-hook:agent", "status-report"]);
-    // The start rows are only the runtime's start, not the hook.
-    expect(phase(t, "container-start:app").durationMs).toBeLessThan(1000);
-  });
-
-  it("startupProbe: its failures and its wait are the startup probe's, then the readiness probe's", () => {
-    const t = timeline("startup-probe");
-    expect(path(t).slice(-3)).toEqual(["status-report", "startup-probe:app", "readiness:app"]);
-    const startup = phase(t, "startup-probe:app");
-    expect(Number(startup.details["startupProbeFailures"])).toBeGreaterThan(0);
-    expect(phase(t, "readiness:app").details["probeFailures"]).toBeUndefined();
-    // The app sleeps 4 s after it started before the probe can pass.
-    expect(phase(t, "readiness:app").end!.offsetMs - phase(t, "container-start:app").end!.offsetMs).toBeGreaterThanOrEqual(4000);
-  });
-
-  it("two app containers: started one after the other, the second's pull right after the first's start", () => {
-    const t = timeline("two-app-containers");
-    expect(phase(t, "image-pull:helper").start!.offsetMs).toBe(phase(t, "container-start:app").end!.offsetMs);
-    expect(phase(t, "status-report").start!.offsetMs).toBe(phase(t, "container-start:helper").end!.offsetMs);
-  });
-
-  it("delayed readiness probe: the readiness probe takes the delay, with its failures counted", () => {
-    const t = timeline("delayed-readiness");
-    expect(phase(t, "readiness:web").durationMs).toBeGreaterThanOrEqual(2000);
-    expect(Number(phase(t, "readiness:web").details["probeFailures"])).toBeGreaterThan(0);
-  });
-
-  it("hostNetwork: the node's IP, reported at once, does not end the sandbox", () => {
-    const t = timeline("host-network");
-    const sandbox = phase(t, "sandbox");
-    expect(sandbox.details["hostNetwork"]).toBe(true);
-    expect(sandbox.end!.sources.join(" ")).not.toMatch(/podIP/);
-    expect(sandbox.end!.offsetMs).toBe(phase(t, "image-pull:main").end!.offsetMs);
-  });
-
-  it("many containers: the events the kubelet's rate limit dropped are replaced by the pod's status, and said so", () => {
-    const t = timeline("many-containers");
-    expect(t.verdict.outcome).toBe("ready");
-    const starts = t.phases.filter((p) => p.kind === "container-start");
-    expect(starts).toHaveLength(10);
-    for (const p of starts) expect(p.status, p.id).toBe("done");
-    const fromStatus = starts.filter((p) => p.placedFromStatus).map((p) => p.container);
-    expect(fromStatus.length).toBeGreaterThan(0);
-    expect(fromStatus).toContain("c10");
-    expect(phase(t, "image-pull:c10").status).toBe("unobserved");
-    expect(t.warnings.join("\n")).toMatch(/event rate limit/);
-  });
-
-  it("restartPolicy Never: judged by completion, the last step the kubelet reporting it Succeeded", () => {
-    const t = timeline("restart-never");
-    expect(t.verdict.outcome).toBe("completed");
-    expect(t.completedAfterMs).not.toBeNull();
-    expect(t.completedAfterMs!).toBeGreaterThan(t.readyAfterMs!);
-    expect(path(t).slice(-2)).toEqual(["container-run:task", "status-report:completed"]);
-    expect(longestPossibleMs(phase(t, "container-run:task"))).toBeGreaterThanOrEqual(2000);
-    expect(phase(t, "container-run:task").details["exitCode"]).toBe(0);
+  it.each(Object.entries(SCENARIOS))("%s", (name, scenario) => {
+    scenario.check(timeline(name));
   });
 
   it("image pulled vs already present: the pull shows the kubelet's figures", () => {
@@ -181,61 +60,5 @@ describe("scenarios", () => {
     const present = phase(timeline("one-container"), "image-pull:main");
     expect(present.details["alreadyPresent"]).toBe(true);
     expect(present.durationMs).toBe(0);
-  });
-
-  it("service: endpoints are published after Ready", () => {
-    const t = timeline("service-endpoints");
-    const endpoints = phase(t, "endpoints");
-    expect(endpoints.status).toBe("done");
-    expect(endpoints.onCriticalPath).toBe(true);
-    expect(endpoints.start!.offsetMs).toBe(t.readyAfterMs);
-    expect(t.endpointsAfterMs).toBe(endpoints.end!.offsetMs);
-    expect(t.pod.services).toHaveLength(1);
-  });
-
-  it("a Service that publishes not-ready addresses is a lane before Ready, not the end of the path", () => {
-    const t = timeline("publish-not-ready");
-    const lane = t.phases.find((p) => p.kind === "endpoints" && !p.onCriticalPath && p.status === "done");
-    expect(lane?.details["services"]).toMatch(/-peers$/);
-    expect(lane!.end!.offsetMs).toBeLessThan(t.readyAfterMs!);
-    const endpoints = phase(t, "endpoints");
-    expect(endpoints.onCriticalPath).toBe(true);
-    expect(endpoints.details["services"]).not.toMatch(/-peers/);
-    expect(endpoints.start!.offsetMs).toBe(t.readyAfterMs);
-    // The readiness probe passes after about 4 s: Ready is not pulled early.
-    expect(t.readyAfterMs!).toBeGreaterThan(4000);
-  });
-
-  it("only such a Service: no publication after Ready to wait for, and a warning says why", () => {
-    const t = timeline("only-not-ready");
-    expect(t.readyAfterMs!).toBeGreaterThan(4000);
-    expect(t.endpointsAfterMs).toBeNull();
-    expect(t.phases.filter((p) => p.kind === "endpoints" && p.onCriticalPath)).toHaveLength(0);
-    expect(t.warnings.join("\n")).toMatch(/publish not-ready addresses/);
-    expect(t.verdict.outcome).toBe("ready");
-  });
-
-  it("a claim provisioned on first use: scheduling until the node is picked, then volume binding until the pod is bound", () => {
-    const t = timeline("pvc-ephemeral");
-    expect(path(t).slice(0, 4)).toEqual(["admission", "scheduling", "volume-binding", "sandbox"]);
-    const binding = phase(t, "volume-binding");
-    expect(binding.details["claims"]).toBe(`${t.pod.name}-data`);
-    expect(binding.details["provisioner"]).toBe("kubernetes.io/host-path");
-    // The scheduler's VolumeBinding plugin polls once a second for the claim to be bound.
-    expect(binding.durationMs).toBeGreaterThan(0);
-    expect(binding.end!.offsetMs).toBe(phase(t, "scheduling").end!.offsetMs + binding.durationMs!);
-    expect(phase(t, "sandbox").label).toBe("volume mount + sandbox + network");
-    expect(t.verdict.outcome).toBe("ready");
-  });
-
-  it("a claim that cannot be bound: stuck in volume binding, in the PersistentVolume controller's words", () => {
-    const t = timeline("pvc-unbound");
-    expect(t.verdict.outcome).toBe("timeout");
-    expect(t.verdict.phase).toBe("volume-binding");
-    expect(t.verdict.summary).toMatch(/claim pvc-unbound-\w+-data not bound: FailedBinding: no persistent volumes available/);
-    expect(t.verdict.causes.join("\n")).toMatch(/unbound immediate PersistentVolumeClaims/);
-    expect(t.verdict.next.join("\n")).toMatch(/kubectl describe pvc pvc-unbound-\w+-data/);
-    expect(phase(t, "volume-binding").status).toBe("failed");
-    expect(phase(t, "scheduling").status).toBe("not-reached");
   });
 });

@@ -1,0 +1,63 @@
+/**
+ * Live runs of the recorded scenarios on the real cluster: every timeline must tile the
+ * critical path with no hole and keep every boundary inside its window, and each scenario
+ * must show what its recording shows (test/support/scenarios.ts): postStart hooks, startup
+ * and readiness probes, no probes at all, hostNetwork, the kubelet's event rate limit, a
+ * pod that runs to completion, claims provisioned on first use or never bound, Services
+ * that publish not-ready addresses.
+ */
+import { readFile } from "node:fs/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Timeline } from "../../src/core/timeline.ts";
+import { podtrace } from "../support/cli.ts";
+import { createNamespace, deleteNamespace, kubectl } from "../support/cluster.ts";
+import { expectTimelineInvariants } from "../support/invariants.ts";
+import { validateTimeline } from "../support/schema.ts";
+import { SCENARIOS } from "../support/scenarios.ts";
+
+const MANIFESTS = "test/fixtures/manifests";
+const LIVE = [
+  "one-container",
+  "post-start-hook",
+  "startup-probe",
+  "sidecar-no-probe",
+  "init-containers",
+  "host-network",
+  "many-containers",
+  "restart-never",
+  "pvc-ephemeral",
+  "pvc-unbound",
+  "publish-not-ready",
+  "only-not-ready",
+];
+
+let ns = "";
+beforeAll(async () => {
+  ns = await createNamespace("timeline-e2e");
+  // Objects some scenarios need beforehand (a Service that already selects the pod).
+  for (const name of LIVE) {
+    const setup = `${MANIFESTS}/${name}.setup.yaml`;
+    if (await readFile(setup).then(() => true, () => false)) await kubectl("apply", "-n", ns, "-f", setup);
+  }
+});
+afterAll(async () => {
+  if (ns) await deleteNamespace(ns);
+});
+
+async function args(name: string): Promise<string[]> {
+  const first = (await readFile(`${MANIFESTS}/${name}.yaml`, "utf8")).split("\n")[0] ?? "";
+  return first.replace(/^# podtrace-args:/, "").trim().split(/\s+/).filter(Boolean);
+}
+
+describe.concurrent("live timelines", () => {
+  it.each(LIVE)("%s", async (name) => {
+    // The manifest's own flags come last: its --timeout wins.
+    const r = await podtrace(["run", `${MANIFESTS}/${name}.yaml`, "-n", ns, "-o", "json", "--timeout", "90s", ...(await args(name))]);
+    expect(r.stderr).not.toMatch(/ERROR/);
+    const t = JSON.parse(r.stdout) as Timeline;
+    expect(validateTimeline(t), JSON.stringify(validateTimeline.errors)).toBe(true);
+    expectTimelineInvariants(t);
+    SCENARIOS[name]!.check(t);
+    expect(r.code).toBe(t.verdict.outcome === "ready" || t.verdict.outcome === "completed" ? 0 : 1);
+  });
+});
