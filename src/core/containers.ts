@@ -18,10 +18,10 @@
  * are unobserved.
  */
 import type { BoundaryChain, Mark, PhaseDraft } from "./chain.ts";
-import type { SeenEvent } from "./observed-run.ts";
+import { asRecord, type SeenEvent } from "./observed-run.ts";
 import type { RawObject } from "./observation.ts";
 import { phaseLabel, type PhaseKind } from "./phase-kinds.ts";
-import { containerStatus, hasRun, terminatedState, type ContainerSpec } from "./pod-status.ts";
+import { containerStatus, hasRun, lastSnapshot, restartCount, terminatedState, type ContainerSpec } from "./pod-status.ts";
 import { parsePulledMessage } from "./pulled-message.ts";
 import type { PodSignals } from "./signals.ts";
 import { notBefore, place, type Signal } from "./window.ts";
@@ -33,6 +33,18 @@ import { notBefore, place, type Signal } from "./window.ts";
  */
 export const KUBELET_RESYNC_BOUND_MS = 1200;
 
+/** A start of a container after its first: the exit before it, and its own pull, create and start. */
+export interface RestartAttempt {
+  /** 2 for the first restart. */
+  attempt: number;
+  /** The exit of the attempt before, and its code. */
+  previousExit: Mark | null;
+  previousExitCode: number | null;
+  pulled: Mark | null;
+  created: Mark | null;
+  started: Mark | null;
+}
+
 /** The marks of one container, placed from its own signals. */
 export interface ContainerMarks {
   spec: ContainerSpec;
@@ -43,13 +55,15 @@ export interface ContainerMarks {
   started: Mark | null;
   /** Started is known only from the pod's status (its events were dropped). */
   startedFromStatus: boolean;
-  /** The arrival of the first update showing it running (or already terminated). */
+  /** The starts after the first, when it exited and was started again. */
+  restarts: RestartAttempt[];
+  /** The arrival of the first update showing its last attempt running (or already terminated). */
   runningReported: Mark | null;
-  /** status.started turned true (its startupProbe passed, or at once without one). */
+  /** status.started turned true in its last attempt (its startupProbe passed, or at once without one). */
   startupDone: Mark | null;
-  /** status.ready turned true. */
+  /** status.ready turned true in its last attempt. */
   ready: Mark | null;
-  /** Its exit: exit code 0 for an init container, any for one that runs to completion. */
+  /** The exit of its last attempt: exit code 0 for an init container, any for one that runs to completion. */
   exited: Mark | null;
   /** The exit code seen, if it exited. */
   exitCode: number | null;
@@ -86,15 +100,40 @@ export class ContainerReader {
       ...(running ? [upperBoundOnly(running.signal)] : []),
     ];
     const started = startedEvent || running ? this.placeMark(startedSignals) : null;
-    const runningReported = running ? this.placeMark([running.signal]) : null;
 
+    // Restarts: the kubelet counts each start's Pulled, Created and Started on the same
+    // Events, and the status says how many times the container was restarted.
+    const latestStatus = containerStatus(lastSnapshot(s.run.pods)?.pod ?? {}, c);
+    const attempts = Math.max(1, startedEvent?.count ?? 0, restartCount(latestStatus) + 1);
+    const restarts: RestartAttempt[] = [];
+    for (let k = 2; k <= attempts; k++) {
+      const exit = this.exitSignals(c, k - 1);
+      restarts.push({
+        attempt: k,
+        previousExit: exit ? this.placeMark(exit.signals) : null,
+        previousExitCode: exit?.exitCode ?? null,
+        pulled: this.placeMark(s.occurrenceSignals(pulledEvent, k)),
+        created: this.placeMark(s.occurrenceSignals(createdEvent, k)),
+        started: this.placeMark(s.occurrenceSignals(startedEvent, k)),
+      });
+    }
+    // What follows the last start is read from the updates after it.
+    const lastStart = restarts.at(-1)?.started ?? (restarts.length ? null : started);
+    const after = restarts.length ? (lastStart?.latest ?? Infinity) : -Infinity;
+    const lastRunning = restarts.length
+      ? s.snapshotArrival(
+          `arrival of pod update with ${c.name} running again`,
+          (p) => hasRun(p, c) && restartCount(containerStatus(p, c)) === attempts - 1,
+          after,
+        )
+      : running;
     const startupDone = s.snapshotArrival(
       `arrival of pod update with ${c.name} started`,
       (p) => containerStatus(p, c)?.["started"] === true,
+      after,
     );
-    const ready = s.snapshotArrival(`arrival of pod update with ${c.name} ready`, (p) => containerStatus(p, c)?.["ready"] === true);
-
-    const exit = this.exitSignals(c);
+    const ready = s.snapshotArrival(`arrival of pod update with ${c.name} ready`, (p) => containerStatus(p, c)?.["ready"] === true, after);
+    const exit = this.exitSignals(c, attempts);
     return {
       spec: c,
       entry,
@@ -102,26 +141,34 @@ export class ContainerReader {
       created,
       started,
       startedFromStatus: !startedEvent && started !== null,
-      runningReported,
+      restarts,
+      runningReported: lastRunning ? this.placeMark([lastRunning.signal]) : null,
       startupDone: startupDone ? this.placeMark([startupDone.signal]) : null,
       ready: ready ? this.placeMark([ready.signal]) : null,
-      exited: exit ? this.placeMark(exit.signals) : null,
+      exited: exit && (c.type !== "init" || exit.exitCode === 0) ? this.placeMark(exit.signals) : null,
       exitCode: exit?.exitCode ?? null,
     };
   }
 
   /**
-   * A container's exit (exit 0 only for init containers): its finishedAt, and the first
-   * update showing it, which the kubelet writes after the relist that noticed the exit, so
-   * no more than one relist (and the write) after it.
+   * The exit of one attempt (1 for the first start): its finishedAt, and the first update
+   * showing it (as the current state while the container had been restarted attempt-1
+   * times, or as its last state once restarted again), which the kubelet writes after the
+   * relist that noticed the exit, so no more than one relist (and the write) after it.
    */
-  private exitSignals(c: ContainerSpec): { signals: Signal[]; exitCode: number } | null {
-    const snapshot = this.signals.snapshotArrival(`arrival of pod update with ${c.name} terminated`, (p) => {
-      const exitCode = terminatedState(p, c)["exitCode"];
-      return typeof exitCode === "number" && (c.type !== "init" || exitCode === 0);
-    });
+  private exitSignals(c: ContainerSpec, attempt: number): { signals: Signal[]; exitCode: number } | null {
+    const terminatedOf = (p: RawObject): RawObject | null => {
+      const status = containerStatus(p, c);
+      const restarts = restartCount(status);
+      const current = terminatedState(p, c);
+      if (restarts === attempt - 1 && typeof current["exitCode"] === "number") return current;
+      const previous = asRecord(asRecord(status?.["lastState"])["terminated"]);
+      if (restarts === attempt && typeof previous["exitCode"] === "number") return previous;
+      return null;
+    };
+    const snapshot = this.signals.snapshotArrival(`arrival of pod update with ${c.name} terminated`, (p) => terminatedOf(p) !== null);
     if (!snapshot) return null;
-    const terminated = terminatedState(snapshot.snapshot.pod, c);
+    const terminated = terminatedOf(snapshot.snapshot.pod)!;
     const arrived = snapshot.snapshot.arrivedAt;
     return {
       signals: [
@@ -197,12 +244,7 @@ export function containerDraft(
  * The steps of every container on the critical path, in the kubelet's start order, with
  * the waits between them. Returns the marks of each container, for the tail of the path.
  */
-export function containerSteps(
-  chain: BoundaryChain,
-  reader: ContainerReader,
-  containers: readonly ContainerSpec[],
-  pod: RawObject,
-): ContainerMarks[] {
+export function containerSteps(chain: BoundaryChain, reader: ContainerReader, containers: readonly ContainerSpec[]): ContainerMarks[] {
   const all = containers.map((c) => reader.marks(c));
   all.forEach((m, i) => {
     const c = m.spec;
@@ -220,9 +262,9 @@ export function containerSteps(
     const fromStatus = m.startedFromStatus ? { placedFromStatus: true } : {};
     chain.step({ ...containerDraft("image-pull", c, reader.pullDetails(c)), ...fromStatus }, m.pulled);
     chain.step({ ...containerDraft("container-create", c), ...fromStatus }, m.created);
-    const restarts = containerStatus(pod, c)?.["restartCount"];
-    const startDetails: PhaseDraft["details"] = typeof restarts === "number" && restarts > 0 ? { restarts } : {};
-    chain.step({ ...containerDraft("container-start", c, startDetails), ...fromStatus }, m.started);
+    chain.step({ ...containerDraft("container-start", c), ...fromStatus }, m.started);
+    // An init container is started again until it succeeds, before anything after it.
+    if (c.type !== "app") restartSteps(chain, m);
     if (c.type === "init") {
       chain.step(containerDraft("init-run", c), m.exited);
     } else if (c.type === "sidecar") {
@@ -230,7 +272,7 @@ export function containerSteps(
       if (c.hasPostStartHook) {
         chain.step(
           containerDraft("post-start-hook", c),
-          reader.hookEnd(m.started, c.hasStartupProbe ? m.startupDone : (next?.entry ?? null)),
+          reader.hookEnd(m.restarts.at(-1)?.started ?? m.started, c.hasStartupProbe ? m.startupDone : (next?.entry ?? null)),
         );
       }
       if (c.hasStartupProbe) {
@@ -239,7 +281,37 @@ export function containerSteps(
       }
     }
   });
+  // App containers that exited were started again in later syncs, after every container's
+  // first start: in the order they exited.
+  const restarted = all.filter((m) => m.spec.type === "app" && m.restarts.length > 0);
+  for (const m of restarted.sort((a, b) => (a.restarts[0]?.previousExit?.at ?? Infinity) - (b.restarts[0]?.previousExit?.at ?? Infinity))) {
+    restartSteps(chain, m);
+  }
   return all;
+}
+
+/**
+ * A container's starts after the first: each attempt ran until it exited, the kubelet
+ * waited (its CrashLoopBackOff, and the relist that noticed the exit), then made sure of
+ * the image, created and started it again.
+ */
+function restartSteps(chain: BoundaryChain, m: ContainerMarks): void {
+  const c = m.spec;
+  for (const r of m.restarts) {
+    const before = r.attempt - 1;
+    const exitCode: PhaseDraft["details"] = r.previousExitCode !== null ? { exitCode: r.previousExitCode } : {};
+    chain.step(attemptDraft(c.type === "init" ? "init-run" : "container-run", c, before, exitCode), r.previousExit);
+    chain.step(attemptDraft("restart-backoff", c, r.attempt), r.pulled);
+    chain.step(attemptDraft("image-pull", c, r.attempt), r.pulled);
+    chain.step(attemptDraft("container-create", c, r.attempt), r.created);
+    chain.step(attemptDraft("container-start", c, r.attempt, r === m.restarts.at(-1) ? { restarts: m.restarts.length } : {}), r.started);
+  }
+}
+
+/** A phase of one attempt of a container that was started more than once: "app: start (attempt 2)". */
+function attemptDraft(kind: PhaseKind, c: ContainerSpec, attempt: number, details: PhaseDraft["details"] = {}): PhaseDraft {
+  const d = containerDraft(kind, c, details);
+  return { ...d, id: `${d.id}#${attempt}`, label: `${d.label} (attempt ${attempt})` };
 }
 
 /** A signal that bounds from above but whose own instant is no estimate of the boundary. */

@@ -147,6 +147,14 @@ class Correlation {
       chain.step(schedulingDraft, scheduled);
     }
 
+    // scheduled -> volumes attached to the node, when the pod has volumes that attach (a
+    // cloud disk, a CSI driver with an attacher): the attach/detach controller's events.
+    const attached = this.run.events.filter((e) => s.isOurs(e) && e.reason === "SuccessfulAttachVolume");
+    if (attached.length || s.warningEvents(["FailedAttachVolume"], "").length) {
+      const ends = attached.map((e) => this.placeMark(s.eventSignals(e)));
+      chain.step(draft("volume-attach", { volumes: attached.length }), attached.length ? latestOf(ends) : null);
+    }
+
     // scheduled -> sandbox ready (volumes mounted, sandbox created, CNI gave an IP). No
     // event marks it, and the status update that shows it often lags the first container
     // event; settling bounds it by that event. A hostNetwork pod's IP is its node's, known
@@ -176,7 +184,7 @@ class Correlation {
 
     // Each container in the kubelet's start order, then what the pod waited for.
     const reader = new ContainerReader(s, (signals) => this.placeMark(signals));
-    const marks = containerSteps(chain, reader, containers, this.podObject);
+    const marks = containerSteps(chain, reader, containers);
     this.warnDroppedEvents(marks);
     const tail = tailMarks(s, (signals) => this.placeMark(signals), marks);
     const toCompletion = runsToCompletion(podSpec);

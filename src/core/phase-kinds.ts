@@ -29,8 +29,8 @@ export const PHASE_KINDS = [
   },
   {
     kind: "volume-attach",
-    label: "volume attach + mount",
-    means: "the pod's volumes attached to the node and mounted by the kubelet before the sandbox is made",
+    label: "volume attach",
+    means: "the attach/detach controller attaching the pod's volumes to its node (SuccessfulAttachVolume), before the kubelet mounts them",
   },
   {
     kind: "sandbox",
@@ -74,7 +74,7 @@ export const PHASE_KINDS = [
     kind: "container-run",
     label: "run",
     long: "container run",
-    means: "a container of a pod that runs to completion running until it exits",
+    means: "a container running until it exits: in a pod that runs to completion, or before it is started again",
   },
   {
     kind: "restart-backoff",

@@ -71,8 +71,9 @@ export function runsToCompletion(pod: RawObject): boolean {
   return ["Never", "OnFailure"].includes(str(asRecord(pod["spec"])["restartPolicy"]));
 }
 
-export function firstSnapshot(pods: readonly PodSnapshot[], predicate: (pod: RawObject) => boolean): PodSnapshot | null {
-  return pods.find((p) => p.type !== "DELETED" && predicate(p.pod)) ?? null;
+/** The first snapshot (arrived at `after` or later) for which the predicate holds. */
+export function firstSnapshot(pods: readonly PodSnapshot[], predicate: (pod: RawObject) => boolean, after = -Infinity): PodSnapshot | null {
+  return pods.find((p) => p.type !== "DELETED" && p.arrivedAt >= after && predicate(p.pod)) ?? null;
 }
 
 export function lastSnapshot(pods: readonly PodSnapshot[]): PodSnapshot | null {

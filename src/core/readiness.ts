@@ -42,9 +42,12 @@ export function tailMarks(
   marks: readonly ContainerMarks[],
 ): TailMarks {
   const longRunning = marks.filter((m) => m.spec.type !== "init");
+  // After containers were started again, what counts is what followed their last start.
+  const after = Math.max(-Infinity, ...marks.filter((m) => m.restarts.length).map((m) => finalStart(m)?.latest ?? Infinity));
   const all = s.snapshotArrival(
     "arrival of pod update with every container running",
     (p) => longRunning.length > 0 && longRunning.every((m) => hasRun(p, m.spec)),
+    after,
   );
   const completed = s.snapshotArrival("arrival of pod update with phase Succeeded", (p) => podPhase(p) === "Succeeded");
   const containersReady = s.snapshotArrival("", (p) => condition(p, "ContainersReady")?.["status"] === "True");
@@ -76,7 +79,8 @@ export function readinessSteps(
   // The pod-level mark that ends the containers' part: ContainersReady, or Ready itself.
   const containersEnd = gates.length ? tail.containersReady : tail.ready;
 
-  if (last?.spec.hasPostStartHook) chain.step(containerDraft("post-start-hook", last.spec), reader.hookEnd(last.started, tail.allRunning));
+  if (last?.spec.hasPostStartHook)
+    chain.step(containerDraft("post-start-hook", last.spec), reader.hookEnd(finalStart(last), tail.allRunning));
   const noProbes = !waitedFor || (!waitedFor.spec.hasStartupProbe && !waitedFor.spec.hasReadinessProbe);
   // Without probes the status that shows the containers running also says they are ready.
   chain.step(draft("status-report", "status-report"), noProbes && tail.readyWithRunning ? containersEnd : tail.allRunning);
@@ -108,7 +112,7 @@ export function completionSteps(chain: BoundaryChain, reader: ContainerReader, m
   const apps = marks.filter((m) => m.spec.type === "app");
   const last = apps.at(-1);
   if (last?.spec.hasPostStartHook)
-    chain.step(containerDraft("post-start-hook", last.spec), reader.hookEnd(last.started, last.exited ?? tail.allRunning));
+    chain.step(containerDraft("post-start-hook", last.spec), reader.hookEnd(finalStart(last), last.exited ?? tail.allRunning));
   // The container the pod waited for: the last to exit (the first still running, if any).
   const running = apps.find((m) => !m.exited);
   const waitedFor = running ?? [...apps].sort((a, b) => a.exited!.latest - b.exited!.latest).at(-1);
@@ -146,6 +150,11 @@ function lastReady(counted: readonly ContainerMarks[]): ContainerMarks | undefin
   if (notReady.length) return notReady.find((m) => m.spec.hasReadinessProbe || m.spec.hasStartupProbe) ?? notReady[0];
   // Ties (ready in the same update): the one with probes, else the later one in start order.
   return [...counted].sort((a, b) => a.ready!.latest - b.ready!.latest || probeRank(a) - probeRank(b)).at(-1);
+}
+
+/** The container's last start: its first, or that of its last restart. */
+function finalStart(m: ContainerMarks): Mark | null {
+  return m.restarts.at(-1)?.started ?? m.started;
 }
 
 function probeRank(m: ContainerMarks): number {

@@ -45,10 +45,27 @@ export class PodSignals {
     return arrivalSignal(source, arrivedAt, this.latencyMs);
   }
 
-  /** The arrival of the first snapshot for which `holds` is true. */
-  snapshotArrival(source: string, holds: (pod: RawObject) => boolean): { signal: Signal; snapshot: PodSnapshot } | null {
-    const snapshot = firstSnapshot(this.run.pods, holds);
+  /** The arrival of the first snapshot (arrived at `after` or later) for which `holds` is true. */
+  snapshotArrival(source: string, holds: (pod: RawObject) => boolean, after = -Infinity): { signal: Signal; snapshot: PodSnapshot } | null {
+    const snapshot = firstSnapshot(this.run.pods, holds, after);
     return snapshot ? { signal: this.arrival(source, snapshot.arrivedAt), snapshot } : null;
+  }
+
+  /**
+   * One occurrence of a repeated Event (the kubelet counts a restarted container's Pulled,
+   * Created and Started on one Event): the occurrence with that count, when it was seen as
+   * it happened, by its lastTimestamp and arrival. The first is the Event's first occurrence.
+   */
+  occurrenceSignals(e: SeenEvent | null, count: number): Signal[] {
+    if (!e) return [];
+    if (count <= 1) return this.eventSignals(e);
+    const seen = e.occurrences.find((o) => o.count === count);
+    if (!seen) return [];
+    const label = `event ${e.reason} #${count}`;
+    return [
+      ...this.stamp(eventClock(e, this.node), `${label} lastTimestamp`, seen.lastTimestamp),
+      this.arrival(`arrival of ${label}`, seen.arrivedAt),
+    ];
   }
 
   /** An Event's first occurrence: its stamps and the arrival of its first sighting. */

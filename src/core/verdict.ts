@@ -150,10 +150,11 @@ function findProblems(pod: RawObject, events: SeenEvent[], run: ObservedRun): Pr
       });
     }
   }
-  for (const reason of ["FailedMount", "FailedAttachVolume", "FailedCreatePodSandBox", "FailedPodSandBoxStatus"]) {
+  for (const reason of ["FailedAttachVolume", "FailedMount", "FailedCreatePodSandBox", "FailedPodSandBoxStatus"]) {
     const e = latest(reason);
     if (e && !str(asRecord(pod["status"])["podIP"]) && !anyContainerStarted(pod)) {
-      problems.push({ phase: "sandbox", summary: `${reason}: ${firstLine(e.message)}`, causes: [e.message] });
+      const phase = reason === "FailedAttachVolume" && !latest("SuccessfulAttachVolume") ? "volume-attach" : "sandbox";
+      problems.push({ phase, summary: `${reason}: ${firstLine(e.message)}`, causes: [e.message] });
     }
   }
 
@@ -296,6 +297,8 @@ function nextCommands(problem: Problem, name: string, ns: string): string[] {
       return [describe, `kubectl describe nodes`, `kubectl get nodes -o wide --show-labels`];
     case "sandbox":
       return [describe, events];
+    case "volume-attach":
+      return [describe, "kubectl get volumeattachments", events];
     case "image-pull":
       return [describe, events];
     case "container-create":

@@ -37,7 +37,13 @@ beforeAll(async () => {
   // Objects some scenarios need beforehand (a Service that already selects the pod).
   for (const name of LIVE) {
     const setup = `${MANIFESTS}/${name}.setup.yaml`;
-    if (await readFile(setup).then(() => true, () => false)) await kubectl("apply", "-n", ns, "-f", setup);
+    if (
+      await readFile(setup).then(
+        () => true,
+        () => false,
+      )
+    )
+      await kubectl("apply", "-n", ns, "-f", setup);
   }
 });
 afterAll(async () => {
@@ -46,7 +52,11 @@ afterAll(async () => {
 
 async function args(name: string): Promise<string[]> {
   const first = (await readFile(`${MANIFESTS}/${name}.yaml`, "utf8")).split("\n")[0] ?? "";
-  return first.replace(/^# podtrace-args:/, "").trim().split(/\s+/).filter(Boolean);
+  return first
+    .replace(/^# podtrace-args:/, "")
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
 }
 
 describe.concurrent("live timelines", () => {

@@ -206,4 +206,28 @@ export const SCENARIOS: Record<string, { what: string; check: (t: Timeline) => v
       expect(phase(t, "scheduling").status).toBe("not-reached");
     },
   },
+  "crash-restarts": {
+    what: "a container that crashed twice: each attempt's run, the kubelet's back-off, and the next start",
+    check: (t) => {
+      expect(t.verdict.outcome).toBe("ready");
+      expect(path(t)).toEqual(
+        expect.arrayContaining([
+          "container-start:app",
+          "container-run:app#1",
+          "restart-backoff:app#2",
+          "container-start:app#2",
+          "container-run:app#2",
+          "restart-backoff:app#3",
+          "container-start:app#3",
+          "status-report",
+          "readiness:app",
+        ]),
+      );
+      expect(phase(t, "container-run:app#1").details["exitCode"]).toBe(1);
+      // The kubelet restarts it at once the first time, then backs off (10 s, doubling):
+      // that wait holds most of the startup.
+      expect(phase(t, "restart-backoff:app#3").durationMs!).toBeGreaterThan(5000);
+      expect(phase(t, "container-start:app#3").details["restarts"]).toBe(2);
+    },
+  },
 };

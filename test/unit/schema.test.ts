@@ -2,9 +2,10 @@
  * The -o json contract: every recording's timeline (and pod set) validates against
  * schema/timeline.schema.json, and the schema's phase kinds are the core's one list.
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { correlate } from "../../src/core/correlate.ts";
-import { PHASE_KIND_NAMES } from "../../src/core/phase-kinds.ts";
+import { PHASE_KIND_NAMES, PHASE_KINDS } from "../../src/core/phase-kinds.ts";
 import { correlatePodSet } from "../../src/core/pod-set.ts";
 import { loadRecording, recordingNames } from "../support/recordings.ts";
 import { TIMELINE_SCHEMA, validateTimeline } from "../support/schema.ts";
@@ -25,3 +26,15 @@ describe("timeline schema", () => {
     expect(valid).toBe(true);
   });
 });
+
+describe("README", () => {
+  it("explains every phase kind in one line, as the core says it", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    for (const k of PHASE_KINDS)
+      expect(readme, k.kind).toMatch(new RegExp(`\\| \`${k.kind}\` +\\| ${escape(k.label)} +\\| ${escape(k.means)} +\\|`));
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
