@@ -8,7 +8,9 @@
 #
 # A manifest's first line "# podtrace-args: ..." gives the flags it is run with. Objects a
 # scenario needs to exist beforehand (a Service that already selects the pod, say) are in
-# <name>.setup.yaml next to it: applied before the run and deleted after it.
+# <name>.setup.yaml next to it: applied before the run and deleted after it. What another
+# controller would do during the run (set a readiness gate) is <name>.during.sh, started
+# beside the run with kubectl, the kubeconfig and the namespace as arguments.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "${REPO_ROOT}"
@@ -33,8 +35,11 @@ for name in "${names[@]}"; do
   setup="test/fixtures/manifests/${name}.setup.yaml"
   if [[ -f "${setup}" ]]; then "${KUBE_BIN_DIR}/kubectl" --kubeconfig "${KUBECONFIG}" apply -f "${setup}" >/dev/null; fi
   log "recording ${name} ${args[*]:-}"
+  during="test/fixtures/manifests/${name}.during.sh"
+  if [[ -x "${during}" ]]; then "${during}" "${KUBE_BIN_DIR}/kubectl" "${KUBECONFIG}" default & fi
   status=0
   bin/podtrace.js run "${manifest}" "${args[@]}" --no-color --record "test/fixtures/recordings/${name}.ndjson" >/dev/null || status=$?
   log "  exit ${status}"
+  wait
   if [[ -f "${setup}" ]]; then "${KUBE_BIN_DIR}/kubectl" --kubeconfig "${KUBECONFIG}" delete --wait=false -f "${setup}" >/dev/null; fi
 done

@@ -5,7 +5,15 @@
  */
 import { parseFailedScheduling } from "./failed-scheduling.ts";
 import { asRecord, isAboutPod, str, type ObservedRun, type SeenEvent } from "./observed-run.ts";
-import { containerStatus, containersInStartOrder, lastSnapshot, podPhase, restartCount, runsToCompletion } from "./pod-status.ts";
+import {
+  condition,
+  containerStatus,
+  containersInStartOrder,
+  lastSnapshot,
+  podPhase,
+  restartCount,
+  runsToCompletion,
+} from "./pod-status.ts";
 import type { RawObject } from "./observation.ts";
 import { phaseName } from "./phase-kinds.ts";
 import { podClaims } from "./volumes.ts";
@@ -226,6 +234,20 @@ function findProblems(pod: RawObject, events: SeenEvent[], run: ObservedRun): Pr
     }
   }
 
+  // The containers are ready but a readiness gate's condition is not: the Ready
+  // condition's own message names the gate.
+  const ready = condition(pod, "Ready");
+  if (
+    condition(pod, "ContainersReady")?.["status"] === "True" &&
+    ready?.["status"] !== "True" &&
+    str(ready?.["reason"]) === "ReadinessGatesNotReady"
+  ) {
+    problems.push({
+      phase: "readiness-gates",
+      summary: `${str(ready?.["message"]) || "a readiness gate's condition is not True"} (another controller sets it)`,
+      causes: [str(ready?.["message"])].filter(isText),
+    });
+  }
   if (podPhase(pod) === "Running" || anyContainerStarted(pod)) {
     // Each probe fails on its own row: a startupProbe holds the container's start, a
     // readinessProbe its readiness, a livenessProbe restarts it.

@@ -6,16 +6,20 @@
  * pod that runs to completion, claims provisioned on first use or never bound, Services
  * that publish not-ready addresses.
  */
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Timeline } from "../../src/core/timeline.ts";
 import { podtrace } from "../support/cli.ts";
-import { createNamespace, deleteNamespace, kubectl } from "../support/cluster.ts";
+import { createNamespace, deleteNamespace, KUBECONFIG, KUBECTL, kubectl } from "../support/cluster.ts";
 import { expectTimelineInvariants } from "../support/invariants.ts";
 import { validateTimeline } from "../support/schema.ts";
 import { SCENARIOS } from "../support/scenarios.ts";
 
 const MANIFESTS = "test/fixtures/manifests";
+const execFileAsync = promisify(execFile);
 const LIVE = [
   "one-container",
   "post-start-hook",
@@ -29,6 +33,8 @@ const LIVE = [
   "pvc-unbound",
   "publish-not-ready",
   "only-not-ready",
+  "crash-restarts",
+  "readiness-gates",
 ];
 
 let ns = "";
@@ -61,12 +67,16 @@ async function args(name: string): Promise<string[]> {
 
 describe.concurrent("live timelines", () => {
   it.each(LIVE)("%s", async (name) => {
+    // What another controller does during the run (set a readiness gate).
+    const during = `${MANIFESTS}/${name}.during.sh`;
+    const helper = existsSync(during) ? execFileAsync(during, [KUBECTL, KUBECONFIG, ns]) : null;
     // The manifest's own flags come last: its --timeout wins.
     const r = await podtrace(["run", `${MANIFESTS}/${name}.yaml`, "-n", ns, "-o", "json", "--timeout", "90s", ...(await args(name))]);
     expect(r.stderr).not.toMatch(/ERROR/);
     const t = JSON.parse(r.stdout) as Timeline;
     expect(validateTimeline(t), JSON.stringify(validateTimeline.errors)).toBe(true);
     expectTimelineInvariants(t);
+    await helper;
     SCENARIOS[name]!.check(t);
     expect(r.code).toBe(t.verdict.outcome === "ready" || t.verdict.outcome === "completed" ? 0 : 1);
   });

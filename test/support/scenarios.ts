@@ -230,4 +230,16 @@ export const SCENARIOS: Record<string, { what: string; check: (t: Timeline) => v
       expect(phase(t, "container-start:app#3").details["restarts"]).toBe(2);
     },
   },
+  "readiness-gates": {
+    what: "a readiness gate: after the containers are ready, the wait for the gate's condition",
+    check: (t) => {
+      expect(t.verdict.outcome).toBe("ready");
+      expect(path(t).slice(-2)).toEqual(["status-report", "readiness-gates"]);
+      const gates = phase(t, "readiness-gates");
+      expect(gates.details["gates"]).toBe("podtrace.dev/load-balancer-ready");
+      // The stand-in controller sets it 2 s after the containers are ready.
+      expect(gates.durationMs!).toBeGreaterThanOrEqual(1500);
+      expect(t.readyAfterMs).toBe(gates.end!.offsetMs);
+    },
+  },
 };
