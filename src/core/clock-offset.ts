@@ -186,6 +186,9 @@ function collectStampBounds(run: ObservedRun): StampBound[] {
     // A repeated event first seen late says nothing about when it first happened.
     if (precise) add(clock, e.eventTime, e.firstArrivedAt);
     else if (e.firstCount <= 1) add(clock, e.firstTimestamp, e.firstArrivedAt);
+    // The nanosecond creation time in its name bounds its writer's clock as tightly.
+    if (e.nameTime !== null && !precise && e.firstCount <= 1)
+      bounds.push({ clock, stamp: { ms: e.nameTime, precisionMs: 0.001 }, notBefore: sent, notAfter: e.firstArrivedAt });
   }
   return bounds;
 }

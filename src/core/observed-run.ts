@@ -45,6 +45,13 @@ export interface SeenEvent {
   reportingComponent: string;
   /** The node a kubelet's event came from (source.host or reportingInstance), when it says. */
   host: string;
+  /**
+   * When its writer made the Event, to the nanosecond, by the writer's clock (epoch ms):
+   * client-go names every Event "<object>.<hex UnixNano of its creation>", so the
+   * kubelet's Pulled, Created and Started carry a precise stamp their one-second
+   * timestamps lack. Null when the name is not of that form.
+   */
+  nameTime: number | null;
   /** Each new count seen, in arrival order (the first is the first sighting). */
   occurrences: EventOccurrence[];
 }
@@ -171,6 +178,11 @@ export function toSeenEvent(o: WatchObservation): SeenEvent | null {
     firstCount: count,
     reportingComponent: str(ev["reportingController"] ?? ev["reportingComponent"] ?? source["component"]),
     host: str(source["host"]) || str(ev["reportingInstance"]),
+    nameTime: eventNameTime(
+      str(meta["name"]),
+      str(involved["name"]),
+      strOrNull(isEventsApi ? ev["deprecatedFirstTimestamp"] : ev["firstTimestamp"]) ?? strOrNull(ev["eventTime"]),
+    ),
     occurrences: [
       {
         count,
@@ -181,6 +193,20 @@ export function toSeenEvent(o: WatchObservation): SeenEvent | null {
       },
     ],
   };
+}
+
+/**
+ * The creation time client-go writes into an Event's name ("<object>.<hex UnixNano>"), when
+ * the name has that form and the time agrees with the Event's own stamp to within a day
+ * (another writer could name Events otherwise).
+ */
+export function eventNameTime(name: string, involvedName: string, stamp: string | null): number | null {
+  if (!name.startsWith(`${involvedName}.`)) return null;
+  const hex = name.slice(involvedName.length + 1);
+  if (!/^[0-9a-f]{12,16}$/.test(hex)) return null;
+  const ms = Number(BigInt(`0x${hex}`) / 1000n) / 1000;
+  const written = stamp ? Date.parse(stamp) : NaN;
+  return Number.isFinite(written) && Math.abs(ms - written) < 86_400_000 ? ms : null;
 }
 
 /** Whether an Event is about the pod: by uid when both have one, else by name. */

@@ -76,6 +76,10 @@ export class PodSignals {
     const precise = parseServerTime(e.eventTime);
     return [
       ...(precise ? this.stamp(clock, `${label} eventTime`, e.eventTime) : this.stamp(clock, `${label} firstTimestamp`, e.firstTimestamp)),
+      // The nanosecond creation time in its name, for its first occurrence.
+      ...(e.nameTime !== null && !precise
+        ? [stampSignal(`${label} name's creation time`, { ms: e.nameTime, precisionMs: 0.001 }, this.clocks.interval(clock))]
+        : []),
       // A repeated event's first sighting may be long after its first occurrence; only a
       // fresh one bounds it tightly.
       ...(e.firstCount <= 1 ? [this.arrival(`arrival of ${label}`, e.firstArrivedAt)] : []),

@@ -2,7 +2,8 @@
  * Re-stamping a recorded run as if its node's clock had been off by a whole number of
  * seconds: every stamp the kubelet and the container runtime wrote (pod status times,
  * conditions other than the apiserver's PodScheduled, container start and finish times,
- * the kubelet's events) is moved by that much. Whole seconds keep one-second stamps exact
+ * the kubelet's events, and the creation time client-go writes into their names) is
+ * moved by that much. Whole seconds keep one-second stamps exact
  * (floor(t + n) = floor(t) + n); skews that are not whole seconds are recorded for real
  * through the kubelet clock-skew proxy instead.
  */
@@ -51,6 +52,13 @@ function restampPod(pod: RawObject, skewMs: number): RawObject {
 
 function restampEvent(event: RawObject, skewMs: number): RawObject {
   const copy = structuredClone(event);
+  // client-go names an Event after its creation time on the writer's clock: "<object>.<hex UnixNano>".
+  const metadata = copy["metadata"] as RawObject;
+  const name = String(metadata["name"] ?? "");
+  const dot = name.lastIndexOf(".");
+  if (dot > 0 && /^[0-9a-f]{12,16}$/.test(name.slice(dot + 1))) {
+    metadata["name"] = `${name.slice(0, dot)}.${(BigInt(`0x${name.slice(dot + 1)}`) + BigInt(skewMs) * 1_000_000n).toString(16)}`;
+  }
   for (const field of ["firstTimestamp", "lastTimestamp", "eventTime", "deprecatedFirstTimestamp", "deprecatedLastTimestamp"])
     shift(copy, field, skewMs);
   if (copy["series"]) shift(copy["series"] as RawObject, "lastObservedTime", skewMs);
