@@ -35,6 +35,7 @@ const LIVE = [
   "only-not-ready",
   "crash-restarts",
   "readiness-gates",
+  "two-probes",
 ];
 
 let ns = "";

@@ -242,4 +242,12 @@ export const SCENARIOS: Record<string, { what: string; check: (t: Timeline) => v
       expect(t.readyAfterMs).toBe(gates.end!.offsetMs);
     },
   },
+  "two-probes": {
+    what: "two probed containers: the path follows the one ready last, the other's probe is a lane",
+    check: (t) => {
+      expect(path(t).slice(-2)).toEqual(["status-report", "readiness:slow"]);
+      expect(phase(t, "readiness:quick").onCriticalPath).toBe(false);
+      expect(phase(t, "readiness:slow").end!.offsetMs - phase(t, "container-start:slow").end!.offsetMs).toBeGreaterThanOrEqual(2500);
+    },
+  },
 };
