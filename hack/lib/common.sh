@@ -10,6 +10,9 @@
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 NODE_MAJOR="${NODE_MAJOR:-24}"
+# The OpenTelemetry collector (core components) and the confmap providers of the same release.
+OTELCOL_VERSION="${OTELCOL_VERSION:-v0.162.0}"
+OTELCOL_CONFMAP_VERSION="${OTELCOL_CONFMAP_VERSION:-v1.68.0}"
 
 PODTRACE_CACHE="${PODTRACE_CACHE:-/var/cache/podtrace}"
 PODTRACE_STATE="${PODTRACE_STATE:-/var/lib/podtrace-cluster}"
@@ -18,6 +21,16 @@ KUBE_BIN_DIR="${PODTRACE_CACHE}/kube-${KUBE_VERSION}/bin"
 ETCD_BIN_DIR="${PODTRACE_CACHE}/etcd-${ETCD_VERSION}/bin"
 NODE_PREFIX="${PODTRACE_CACHE}/node${NODE_MAJOR}"
 NODE_BIN_DIR="${NODE_PREFIX}/node_modules/.bin"
+OTELCOL_BIN_DIR="${PODTRACE_CACHE}/otelcol-${OTELCOL_VERSION}/bin"
+
+# 1: the local cluster's kubelet and apiserver send OpenTelemetry spans to a collector that
+# hack/local-up-cluster.sh builds and starts (the benchmark's ground truth); 0: no tracing
+# at all (CI, which runs no benchmark, saves the collector's build).
+PODTRACE_TRACING="${PODTRACE_TRACING:-1}"
+# Where the cluster's components send their spans (OTLP/gRPC), and where the collector's
+# exporter hands them to the file sink (OTLP/HTTP); both loopback only (hack/otel-collector.sh).
+OTLP_GRPC_ENDPOINT="${OTLP_GRPC_ENDPOINT:-127.0.0.1:4317}"
+OTLP_SINK_ADDRESS="${OTLP_SINK_ADDRESS:-127.0.0.1:4319}"
 
 # The local registry that serves the test images; loopback only.
 REGISTRY="${REGISTRY:-127.0.0.1:5000}"
@@ -81,6 +94,8 @@ CONTAINERD_SOCK="${PODTRACE_RUN}/containerd/containerd.sock"
 PID_DIR="${PODTRACE_STATE}/pids"
 LOG_DIR="${PODTRACE_STATE}/logs"
 ADMIN_KUBECONFIG="${PODTRACE_STATE}/admin.kubeconfig"
+# Every span the collector received, one OTLP JSON line per export request.
+SPANS_FILE="${SPANS_FILE:-${PODTRACE_STATE}/otel/spans.jsonl}"
 # CNI network name: it appears in the comments of any iptables rule the plugins add,
 # which is how teardown recognises rules of ours.
 CNI_NETWORK="${CNI_NETWORK:-podtrace}"
@@ -121,7 +136,15 @@ start_daemon() {
   local name="$1"; shift
   mkdir -p "${PID_DIR}" "${LOG_DIR}"
   # Not a job-control shell, so setsid execs in the forked child and $! is the daemon itself.
-  setsid "$@" </dev/null >>"${LOG_DIR}/${name}.log" 2>&1 &
+  # The daemon gets no descriptor but its standard ones: one inherited from the caller (a
+  # flock(1) lock, a pipe of a test runner) would be held open for the daemon's whole life.
+  (
+    for fd in /proc/"${BASHPID}"/fd/*; do
+      fd="${fd##*/}"
+      if ((fd > 2)); then eval "exec ${fd}>&-"; fi
+    done
+    exec setsid "$@" </dev/null >>"${LOG_DIR}/${name}.log" 2>&1
+  ) &
   echo "$!" >"${PID_DIR}/${name}.pid"
 }
 
@@ -159,4 +182,25 @@ wait_for() {
 
 registry_serving() {
   curl -fsS --max-time 2 "http://${REGISTRY}/v2/" >/dev/null 2>&1
+}
+
+# hack_tool NAME: the path of hack/tools/NAME (Go) built for this machine, building it first
+# when needed. Cached by a hash of the module's files and the tool's sources, so that
+# worktrees with different versions do not rebuild each other's.
+hack_tool() {
+  local name="$1" tools="${REPO_ROOT}/hack/tools" hash dir
+  [[ -d "${tools}/${name}" ]] || die "no hack/tools/${name}"
+  hash="$(cd "${tools}" && find "${name}" go.mod $([[ -f go.sum ]] && echo go.sum) -type f -print0 \
+    | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)"
+  dir="${PODTRACE_CACHE}/tools/${name}-${hash}"
+  if [[ ! -x "${dir}/${name}" ]]; then
+    command -v go >/dev/null || die "Go is needed to build hack/tools/${name} (expected at /usr/local/go/bin)"
+    log "building hack/tools/${name}"
+    mkdir -p "${dir}"
+    (cd "${tools}" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+      go build -trimpath -ldflags "-s -w" -o "${dir}/${name}.tmp" "./${name}") >&2 \
+      || die "building hack/tools/${name} failed"
+    mv "${dir}/${name}.tmp" "${dir}/${name}"
+  fi
+  echo "${dir}/${name}"
 }
