@@ -27,6 +27,12 @@ stop_collector() {
   stop_daemon otlp-sink
 }
 
+# The proxies between clients (or the kubelet) and the apiserver: hack/api-latency.sh and
+# hack/kubelet-skew.sh.
+stop_proxies() {
+  stop_daemon api-delay-proxy
+}
+
 remove_pod_containers() {
   daemon_pid containerd >/dev/null || return 0
   ctr --address "${CONTAINERD_SOCK}" version >/dev/null 2>&1 || return 0
@@ -65,6 +71,14 @@ leftover_pids() {
         fi
         ;;
     esac
+    # The delay proxy runs in Node; its command line names its script and our kubeconfig.
+    if [[ "${exe##*/}" == node ]]; then
+      cmdline="$(tr '\0' ' ' <"${p}/cmdline" 2>/dev/null || true)"
+      if [[ "${cmdline}" == *delay-proxy.ts* && "${cmdline}" == *"${PODTRACE_STATE}"* ]]; then
+        echo "${pid}"
+        continue
+      fi
+    fi
     grep -qs ":/${KUBELET_CGROUP_ROOT}/" "${p}/cgroup" && echo "${pid}"
   done
   return 0
@@ -314,6 +328,7 @@ cleanup_step() {
 main() {
   require_root
   cleanup_step "stop Kubernetes components" stop_kubernetes
+  cleanup_step "stop the apiserver proxies" stop_proxies
   # After the components, so it still receives the spans they flush as they stop.
   cleanup_step "stop the OpenTelemetry collector" stop_collector
   cleanup_step "remove pod containers" remove_pod_containers

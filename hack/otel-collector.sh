@@ -22,8 +22,6 @@ source "${HACK_DIR}/lib/common.sh"
 
 OTEL_DIR="$(dirname "${SPANS_FILE}")"
 
-port_open() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
-
 running() { daemon_pid otelcol >/dev/null && daemon_pid otlp-sink >/dev/null; }
 
 write_config() {

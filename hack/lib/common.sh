@@ -41,6 +41,8 @@ SERVICE_CIDR="${SERVICE_CIDR:-10.96.0.0/16}"
 CNI_BRIDGE="${CNI_BRIDGE:-podtrace0}"
 NODE_NAME="${NODE_NAME:-podtrace-node}"
 APISERVER_PORT="${APISERVER_PORT:-6443}"
+# The apiserver with added latency (hack/api-latency.sh).
+API_DELAY_PORT="${API_DELAY_PORT:-6444}"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -126,6 +128,8 @@ daemon_pid() {
 daemon_binary() {
   case "$1" in
     registry) echo docker-registry ;;
+    # test/support/delay-proxy.ts, run by Node.
+    api-delay-proxy) echo node ;;
     *) echo "$1" ;;
   esac
 }
@@ -179,6 +183,9 @@ wait_for() {
     sleep 0.2
   done
 }
+
+# port_open HOST:PORT: something accepts TCP connections there.
+port_open() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 
 registry_serving() {
   curl -fsS --max-time 2 "http://${REGISTRY}/v2/" >/dev/null 2>&1
