@@ -22,6 +22,17 @@ stop_kubernetes() {
   stop_daemon etcd 20
 }
 
+stop_collector() {
+  stop_daemon otelcol 15
+  stop_daemon otlp-sink
+}
+
+# The proxies between clients (or the kubelet) and the apiserver: hack/api-latency.sh and
+# hack/kubelet-skew.sh.
+stop_proxies() {
+  stop_daemon api-delay-proxy
+}
+
 remove_pod_containers() {
   daemon_pid containerd >/dev/null || return 0
   ctr --address "${CONTAINERD_SOCK}" version >/dev/null 2>&1 || return 0
@@ -50,7 +61,8 @@ leftover_pids() {
     pid="${p#/proc/}"
     exe="$(readlink "${p}/exe" 2>/dev/null || true)"
     case "${exe##*/}" in
-      containerd-shim* | containerd | runc | etcd | kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | docker-registry)
+      containerd-shim* | containerd | runc | etcd | kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | docker-registry \
+        | otelcol | otlp-sink)
         cmdline="$(tr '\0' ' ' <"${p}/cmdline" 2>/dev/null || true)"
         if [[ "${cmdline}" == *"${CONTAINERD_SOCK}"* || "${cmdline}" == *"${PODTRACE_STATE}"* \
           || "${cmdline}" == *"${PODTRACE_RUN}"* || "${cmdline}" == *"${REGISTRY_STORAGE}"* ]]; then
@@ -59,6 +71,14 @@ leftover_pids() {
         fi
         ;;
     esac
+    # The delay proxy runs in Node; its command line names its script and our kubeconfig.
+    if [[ "${exe##*/}" == node ]]; then
+      cmdline="$(tr '\0' ' ' <"${p}/cmdline" 2>/dev/null || true)"
+      if [[ "${cmdline}" == *delay-proxy.ts* && "${cmdline}" == *"${PODTRACE_STATE}"* ]]; then
+        echo "${pid}"
+        continue
+      fi
+    fi
     grep -qs ":/${KUBELET_CGROUP_ROOT}/" "${p}/cgroup" && echo "${pid}"
   done
   return 0
@@ -310,6 +330,9 @@ cleanup_step() {
 main() {
   require_root
   cleanup_step "stop Kubernetes components" stop_kubernetes
+  cleanup_step "stop the apiserver proxies" stop_proxies
+  # After the components, so it still receives the spans they flush as they stop.
+  cleanup_step "stop the OpenTelemetry collector" stop_collector
   cleanup_step "remove pod containers" remove_pod_containers
   cleanup_step "stop containerd" stop_daemon containerd 15
   cleanup_step "stop the registry" stop_daemon registry

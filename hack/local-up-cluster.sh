@@ -45,6 +45,7 @@ cluster_healthy() {
   for d in "${CLUSTER_DAEMONS[@]}"; do daemon_pid "${d}" >/dev/null || return 1; done
   [[ -f "${ADMIN_KUBECONFIG}" ]] || return 1
   kubectl_admin get --raw /readyz >/dev/null 2>&1 || return 1
+  tracing_matches || return 1
   [[ "$(kubectl_admin get node "${NODE_NAME}" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]
 }
 
@@ -256,8 +257,6 @@ start_containerd() {
     "${PAUSE_IMAGE}" >/dev/null
 }
 
-# --- control plane ---------------------------------------------------------------------
-
 start_etcd() {
   mkdir -p "${PODTRACE_STATE}/etcd"
   chmod 700 "${PODTRACE_STATE}/etcd"
@@ -272,7 +271,54 @@ start_etcd() {
     || die "etcd did not start; see ${LOG_DIR}/etcd.log"
 }
 
+# --- tracing ---------------------------------------------------------------------------
+
+tracing_on() { [[ "${PODTRACE_TRACING}" == 1 ]]; }
+
+# The collector runs before the components that send to it, so no span is lost and nothing
+# logs failed exports.
+start_collector() {
+  "${HACK_DIR}/otel-collector.sh" up
+}
+
+# The apiserver's spans: every request, its admission webhooks and its etcd calls.
+apiserver_tracing_flags() {
+  tracing_on || return 0
+  cat >"${CONFIG_DIR}/apiserver-tracing.yaml" <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: TracingConfiguration
+endpoint: ${OTLP_GRPC_ENDPOINT}
+samplingRatePerMillion: 1000000
+EOF
+  echo "--tracing-config-file=${CONFIG_DIR}/apiserver-tracing.yaml"
+}
+
+# The kubelet's spans: every pod sync (syncPod, with the pod's name and uid), the CRI calls
+# made in it (RunPodSandbox, PullImage, CreateContainer, StartContainer, ExecSync for exec
+# hooks and probes) and its API requests (status patches, events).
+kubelet_tracing_config() {
+  tracing_on || return 0
+  cat <<EOF
+tracing:
+  endpoint: ${OTLP_GRPC_ENDPOINT}
+  samplingRatePerMillion: 1000000
+EOF
+}
+
+# Whether a running cluster was started with the tracing asked for now.
+tracing_matches() {
+  if tracing_on; then
+    "${HACK_DIR}/otel-collector.sh" status && grep -q '^tracing:' "${CONFIG_DIR}/kubelet.yaml" 2>/dev/null
+  else
+    ! grep -q '^tracing:' "${CONFIG_DIR}/kubelet.yaml" 2>/dev/null
+  fi
+}
+
+# --- control plane ---------------------------------------------------------------------
+
 start_apiserver() {
+  local tracing_flags
+  tracing_flags="$(apiserver_tracing_flags)"
   # The advertise address is this host's own interface address: the `kubernetes`
   # Endpoints reject loopback. It listens on loopback only; nothing in the cluster needs
   # to reach it through the advertised address (no kube-proxy, no in-cluster clients).
@@ -292,6 +338,7 @@ start_apiserver() {
     --kubelet-client-key "${PKI_DIR}/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority "${PKI_DIR}/ca.crt" \
     --kubelet-preferred-address-types InternalIP,Hostname \
+    ${tracing_flags} \
     --v 1
   wait_for kube-apiserver 90 kubectl_admin get --raw /readyz \
     || die "kube-apiserver did not become ready; see ${LOG_DIR}/kube-apiserver.log"
@@ -383,6 +430,7 @@ imageGCLowThresholdPercent: 99
 # Everything the kubelet writes stays in our state directory.
 podLogsDir: ${PODTRACE_STATE}/pod-logs
 volumePluginDir: ${PODTRACE_STATE}/kubelet-plugins
+$(kubelet_tracing_config)
 EOF
   start_daemon kubelet kubelet --config "${CONFIG_DIR}/kubelet.yaml" \
     --kubeconfig "${KUBECONFIG_DIR}/kubelet.kubeconfig" \
@@ -468,6 +516,9 @@ main() {
 
   step "install dependencies" "${HACK_DIR}/install-deps.sh"
   step "build Kubernetes ${KUBE_VERSION} and etcd ${ETCD_VERSION}" "${HACK_DIR}/build-kube.sh"
+  if tracing_on; then
+    step "build the OpenTelemetry collector ${OTELCOL_VERSION}" "${HACK_DIR}/build-otelcol.sh"
+  fi
 
   if cluster_healthy; then
     log "a healthy cluster is already running; reusing it"
@@ -487,6 +538,9 @@ main() {
   step "kubeconfigs" generate_kubeconfigs
   step "containerd" start_containerd
   step "etcd" start_etcd
+  if tracing_on; then
+    step "OpenTelemetry collector" start_collector
+  fi
   step "kube-apiserver" start_apiserver
   step "kube-controller-manager and kube-scheduler" start_controllers
   step "kubelet" start_kubelet

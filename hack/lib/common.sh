@@ -10,6 +10,9 @@
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 NODE_MAJOR="${NODE_MAJOR:-24}"
+# The OpenTelemetry collector (core components) and the confmap providers of the same release.
+OTELCOL_VERSION="${OTELCOL_VERSION:-v0.162.0}"
+OTELCOL_CONFMAP_VERSION="${OTELCOL_CONFMAP_VERSION:-v1.68.0}"
 
 PODTRACE_CACHE="${PODTRACE_CACHE:-/var/cache/podtrace}"
 PODTRACE_STATE="${PODTRACE_STATE:-/var/lib/podtrace-cluster}"
@@ -18,6 +21,16 @@ KUBE_BIN_DIR="${PODTRACE_CACHE}/kube-${KUBE_VERSION}/bin"
 ETCD_BIN_DIR="${PODTRACE_CACHE}/etcd-${ETCD_VERSION}/bin"
 NODE_PREFIX="${PODTRACE_CACHE}/node${NODE_MAJOR}"
 NODE_BIN_DIR="${NODE_PREFIX}/node_modules/.bin"
+OTELCOL_BIN_DIR="${PODTRACE_CACHE}/otelcol-${OTELCOL_VERSION}/bin"
+
+# 1: the local cluster's kubelet and apiserver send OpenTelemetry spans to a collector that
+# hack/local-up-cluster.sh builds and starts (the benchmark's ground truth); 0: no tracing
+# at all (CI, which runs no benchmark, saves the collector's build).
+PODTRACE_TRACING="${PODTRACE_TRACING:-1}"
+# Where the cluster's components send their spans (OTLP/gRPC), and where the collector's
+# exporter hands them to the file sink (OTLP/HTTP); both loopback only (hack/otel-collector.sh).
+OTLP_GRPC_ENDPOINT="${OTLP_GRPC_ENDPOINT:-127.0.0.1:4317}"
+OTLP_SINK_ADDRESS="${OTLP_SINK_ADDRESS:-127.0.0.1:4319}"
 
 # The local registry that serves the test images; loopback only.
 REGISTRY="${REGISTRY:-127.0.0.1:5000}"
@@ -28,6 +41,8 @@ SERVICE_CIDR="${SERVICE_CIDR:-10.96.0.0/16}"
 CNI_BRIDGE="${CNI_BRIDGE:-podtrace0}"
 NODE_NAME="${NODE_NAME:-podtrace-node}"
 APISERVER_PORT="${APISERVER_PORT:-6443}"
+# The apiserver with added latency (hack/api-latency.sh).
+API_DELAY_PORT="${API_DELAY_PORT:-6444}"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -81,6 +96,8 @@ CONTAINERD_SOCK="${PODTRACE_RUN}/containerd/containerd.sock"
 PID_DIR="${PODTRACE_STATE}/pids"
 LOG_DIR="${PODTRACE_STATE}/logs"
 ADMIN_KUBECONFIG="${PODTRACE_STATE}/admin.kubeconfig"
+# Every span the collector received, one OTLP JSON line per export request.
+SPANS_FILE="${SPANS_FILE:-${PODTRACE_STATE}/otel/spans.jsonl}"
 # CNI network name: it appears in the comments of any iptables rule the plugins add,
 # which is how teardown recognises rules of ours.
 CNI_NETWORK="${CNI_NETWORK:-podtrace}"
@@ -111,6 +128,8 @@ daemon_pid() {
 daemon_binary() {
   case "$1" in
     registry) echo docker-registry ;;
+    # test/support/delay-proxy.ts, run by Node.
+    api-delay-proxy) echo node ;;
     *) echo "$1" ;;
   esac
 }
@@ -165,6 +184,30 @@ wait_for() {
   done
 }
 
+# port_open HOST:PORT: something accepts TCP connections there.
+port_open() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+
 registry_serving() {
   curl -fsS --max-time 2 "http://${REGISTRY}/v2/" >/dev/null 2>&1
+}
+
+# hack_tool NAME: the path of hack/tools/NAME (Go) built for this machine, building it first
+# when needed. Cached by a hash of the module's files and the tool's sources, so that
+# worktrees with different versions do not rebuild each other's.
+hack_tool() {
+  local name="$1" tools="${REPO_ROOT}/hack/tools" hash dir
+  [[ -d "${tools}/${name}" ]] || die "no hack/tools/${name}"
+  hash="$(cd "${tools}" && find "${name}" go.mod $([[ -f go.sum ]] && echo go.sum) -type f -print0 \
+    | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)"
+  dir="${PODTRACE_CACHE}/tools/${name}-${hash}"
+  if [[ ! -x "${dir}/${name}" ]]; then
+    command -v go >/dev/null || die "Go is needed to build hack/tools/${name} (expected at /usr/local/go/bin)"
+    log "building hack/tools/${name}"
+    mkdir -p "${dir}"
+    (cd "${tools}" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+      go build -trimpath -ldflags "-s -w" -o "${dir}/${name}.tmp" "./${name}") >&2 \
+      || die "building hack/tools/${name} failed"
+    mv "${dir}/${name}.tmp" "${dir}/${name}"
+  fi
+  echo "${dir}/${name}"
 }

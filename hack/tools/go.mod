@@ -1,0 +1,3 @@
+module podtrace.local/hack/tools
+
+go 1.24
