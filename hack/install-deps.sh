@@ -72,6 +72,7 @@ install_node() {
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends nodejs npm
   fi
+  npm_without_unknown_user_config
   log "installing Node ${NODE_MAJOR} into ${NODE_PREFIX} (the machine's Node is too old)"
   mkdir -p "${NODE_PREFIX}"
   npm install --prefix "${NODE_PREFIX}" --no-audit --no-fund "node@${NODE_MAJOR}"
