@@ -1,0 +1,91 @@
+/**
+ * Who refused a create request, and whether that is a matter of access or of the spec.
+ * The API server answers both with 403 Forbidden: RBAC ("User ... cannot create resource")
+ * and admission (PodSecurity, LimitRange, ResourceQuota, ValidatingAdmissionPolicy, a
+ * webhook, which may also answer 400 or 422). Access is the user's credentials (exit 3); an
+ * admission or validation refusal is the spec, in this namespace (exit 2). Read from the
+ * Status the API server returned, in the words its admission plugins write.
+ */
+import type { RawObject } from "./observation.ts";
+
+export interface Rejection {
+  /**
+   * access: authentication or authorization (RBAC); input: admission or validation refused
+   * the spec; cluster: the cluster failed to decide (a webhook it could not call, overload).
+   */
+  cause: "access" | "input" | "cluster";
+  /** The component that refused, for people: `PodSecurity "restricted:latest"`, `admission webhook "x"`, `RBAC`. */
+  by: string;
+  /** The API server's message, unchanged. */
+  message: string;
+  /** Where to look next, with the names filled in. */
+  next: string[];
+}
+
+/** `status`: the HTTP status; `body`: the Status object the API server sent; `namespace`: where the request went. */
+export function describeRejection(status: number, body: RawObject, namespace: string): Rejection {
+  const message = typeof body["message"] === "string" && body["message"] ? body["message"] : `HTTP ${status}`;
+  const ns = namespace || "default";
+  const m = (re: RegExp) => re.exec(message);
+  let found: RegExpExecArray | null;
+
+  if (status === 401) {
+    return { cause: "access", by: "authentication", message, next: ["kubectl auth whoami"] };
+  }
+  if ((found = m(/admission webhook "([^"]+)" denied the request/))) {
+    return {
+      cause: "input",
+      by: `admission webhook "${found[1]}"`,
+      message,
+      next: ["kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations"],
+    };
+  }
+  if ((found = m(/failed calling webhook "([^"]+)"/))) {
+    return {
+      cause: "cluster",
+      by: `admission webhook "${found[1]}" (not reachable)`,
+      message,
+      next: ["kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations"],
+    };
+  }
+  if ((found = m(/ValidatingAdmissionPolicy '([^']+)'(?: with binding '([^']+)')? denied request/))) {
+    return {
+      cause: "input",
+      by: `ValidatingAdmissionPolicy "${found[1]}"${found[2] ? ` (binding "${found[2]}")` : ""}`,
+      message,
+      next: [`kubectl get validatingadmissionpolicy ${found[1]} -o yaml`],
+    };
+  }
+  if ((found = m(/violates PodSecurity "([^"]+)"/))) {
+    return {
+      cause: "input",
+      by: `PodSecurity "${found[1]}"`,
+      message,
+      next: [`kubectl get namespace ${ns} --show-labels`],
+    };
+  }
+  if ((found = m(/(?:exceeded|failed) quota: ([^,:\s]+)/))) {
+    return { cause: "input", by: `ResourceQuota "${found[1]}"`, message, next: [`kubectl describe resourcequota -n ${ns}`] };
+  }
+  // The LimitRanger plugin's own words: min/max per Container, Pod or claim, and the ratio.
+  if (m(/(?:maximum|minimum) \S+ usage per (?:Container|Pod|PersistentVolumeClaim) is|max limit to request ratio per/)) {
+    return { cause: "input", by: "LimitRange", message, next: [`kubectl describe limitrange -n ${ns}`] };
+  }
+  // The authorizer's words (RBAC, or any other authorizer): User "x" cannot create resource "pods".
+  if (status === 403 && m(/ cannot [a-z]+ resource "/)) {
+    return { cause: "access", by: "RBAC", message, next: [`kubectl auth can-i --list -n ${ns}`] };
+  }
+  if (status === 403) {
+    // Any other admission plugin (NamespaceLifecycle, ServiceAccount, NodeRestriction...).
+    return { cause: "input", by: "admission", message, next: [`kubectl create --dry-run=server -n ${ns} -f <the manifest>`] };
+  }
+  if (status === 429 || status >= 500) {
+    return { cause: "cluster", by: "the API server", message, next: ["kubectl get --raw /readyz?verbose"] };
+  }
+  return {
+    cause: "input",
+    by: status === 422 ? "validation" : "the API server",
+    message,
+    next: [`kubectl create --dry-run=server -n ${ns} -f <the manifest>`],
+  };
+}
