@@ -34,6 +34,8 @@ export interface TraceOptions {
   /** Aborted on SIGINT/SIGTERM: the run ends as interrupted and still cleans up. */
   signal: AbortSignal;
   recorder?: RecordingWriter | undefined;
+  /** The run's id (the label value of everything the run creates); a new one when absent. */
+  runId?: string | undefined;
   /** Called with what is being waited on, for the spinner. */
   progress?: (text: string) => void;
   /** Called with diagnostics for -v: the watches' health (closed, stalled, reconnected). */
@@ -55,6 +57,8 @@ export interface TraceResult {
   /** What could not be cleaned up, for the user to remove by hand. */
   leftovers: string[];
   kept: boolean;
+  /** The API server's gitVersion, from /version. */
+  serverVersion: string | null;
 }
 
 /** How many create requests are in flight at once with --replicas. */
@@ -63,7 +67,7 @@ const CREATE_CONCURRENCY = 8;
 export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const { client } = options;
   const replicas = options.replicas ?? 1;
-  const named = nameRun(options.manifest, options.namespace, client.namespace, replicas);
+  const named = nameRun(options.manifest, options.namespace, client.namespace, replicas, options.runId);
   const { name, namespace, runId, controller, template } = named;
   // The pods of the run: known up front when podtrace creates them, learnt from the pod
   // watch (by the run's label) when a controller does.
@@ -295,6 +299,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     observations,
     leftovers,
     kept: options.keep,
+    serverVersion,
   };
 
   async function cleanup(): Promise<void> {
