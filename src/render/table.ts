@@ -46,7 +46,15 @@ export function renderTable(t: Timeline, options: TableOptions): string {
     { natural: labelWidth, min: Math.min(labelWidth, 12), comfortable: labelWidth, shrinkOrder: 2 },
     { natural: Math.max(head[1]!.length, widest(cells.map((r) => r.start))), min: 0, shrinkOrder: 9 },
     { natural: Math.max(head[2]!.length, widest(cells.map((r) => r.duration))), min: 0, shrinkOrder: 9 },
-    { natural: barsReach, min: head[3]!.length, comfortable: 16, max: Number.isFinite(width) ? 60 : barWidth, shrinkOrder: 0, grow: true },
+    // Grows into spare width only when its bars span it (not a rejection's single mark).
+    {
+      natural: barsReach,
+      min: head[3]!.length,
+      comfortable: 16,
+      max: Number.isFinite(width) && barsReach >= barWidth ? 60 : barsReach,
+      shrinkOrder: 0,
+      grow: true,
+    },
     {
       natural: detailsWidth,
       min: Math.min(detailsWidth, Math.max(head[4]!.length, 12)),
