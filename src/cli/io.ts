@@ -29,11 +29,13 @@ export function useColor(io: IOStreams, flag: boolean | undefined): boolean {
 export const PIPE_WIDTH = 120;
 
 /**
- * The width the table fits, in terminal cells: the terminal's own on a TTY, else COLUMNS
- * when exported (a user's explicit choice), else a fixed width so CI logs stay readable.
+ * The width the table fits, in terminal cells: the terminal's own on a TTY (not in CI,
+ * whose pseudo-terminals have arbitrary sizes), else COLUMNS when exported (a user's
+ * explicit choice), else a fixed width so pipes and CI logs stay readable.
  */
 export function outputWidth(io: IOStreams): number {
-  if (io.stdout.isTTY === true && typeof io.stdout.columns === "number" && io.stdout.columns > 0) return io.stdout.columns;
+  const tty = io.stdout.isTTY === true && !isCI(io);
+  if (tty && typeof io.stdout.columns === "number" && io.stdout.columns > 0) return io.stdout.columns;
   const columns = Number(io.env["COLUMNS"]);
   if (Number.isInteger(columns) && columns > 0) return columns;
   return PIPE_WIDTH;
