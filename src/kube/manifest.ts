@@ -57,11 +57,10 @@ export function parseManifests(text: string, source: string): ManifestObject[] {
       throw new BadInputError(`${source}${line ? `:${line.line}:${line.col}` : ""}: invalid YAML: ${first.message.split("\n")[0]}`);
     }
   }
+  // A document of only comments, or an empty "---" section, holds no object.
+  const values = nonEmpty.map((d) => d.toJS() as unknown).filter((v) => v !== null && v !== undefined);
   const objects: ManifestObject[] = [];
-  for (const [i, d] of nonEmpty.entries()) {
-    const where = nonEmpty.length > 1 ? `${source} (document ${i + 1})` : source;
-    flatten(d.toJS() as unknown, where, objects);
-  }
+  for (const [i, value] of values.entries()) flatten(value, values.length > 1 ? `${source} (document ${i + 1})` : source, objects);
   return objects;
 }
 
