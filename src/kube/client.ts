@@ -186,6 +186,13 @@ export class KubeClient {
   }
 
   unreachable(err: unknown): ClusterAccessError {
+    if ((err as Error).name === "TimeoutError") {
+      return new ClusterAccessError(
+        `the cluster at ${this.server} (context "${this.contextName}") did not answer within ${this.requestTimeoutMs} ms`,
+        "is the cluster overloaded or far away? raise --request-timeout (0: no limit)",
+        { cause: err },
+      );
+    }
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     const detail = cause?.code ?? cause?.message ?? (err as Error).message;
     return new ClusterAccessError(

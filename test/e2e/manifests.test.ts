@@ -15,7 +15,7 @@ import addFormats from "ajv-formats";
 import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Timeline } from "../../src/core/timeline.ts";
-import { BIN, podtrace, ROOT } from "../support/cli.ts";
+import { BIN, podtrace, ROOT, start } from "../support/cli.ts";
 import { createNamespace, deleteNamespace, kubectl, kubectlJson, KUBECONFIG } from "../support/cluster.ts";
 
 const exec = promisify(execFile);
@@ -115,6 +115,29 @@ describe("a Deployment with its ConfigMap, Secret and Service in one file", () =
     const r = await podtrace(["run", "-f", file, "-n", ns, "-q"]);
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/rejected by validation: .*Invalid value: "Web_Server"/);
+    expect(await webAppObjects()).toEqual([]);
+  });
+});
+
+describe("interrupted, or kept", () => {
+  it("deletes the file's objects too when interrupted with SIGINT mid-run", async () => {
+    const run = start(["run", "-f", "test/e2e/manifests/web-app.yaml", "-n", ns, "--timeout", "120s"]);
+    await run.waitForStderr(/waiting for/);
+    expect((await webAppObjects()).length).toBeGreaterThanOrEqual(4);
+    run.child.kill("SIGINT");
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect(await webAppObjects()).toEqual([]);
+  });
+
+  it("--keep leaves everything and says how to delete the file's objects", async () => {
+    const r = await podtrace(["run", "-f", "test/e2e/manifests/web-app.yaml", "-n", ns, "-q", "--keep", "--timeout", "120s"]);
+    expect(r.code).toBe(0);
+    const command = /delete with: (kubectl delete secret\/web-app-secret configmap\/web-app-page service\/web-app -n \S+)/.exec(r.stderr);
+    expect(command, r.stderr).not.toBeNull();
+    expect(await webAppObjects()).toEqual(expect.arrayContaining(["configmap/web-app-page", "secret/web-app-secret", "service/web-app"]));
+    await kubectl(...command![1]!.split(" ").slice(1), "--wait=true");
+    await kubectl("delete", "deployment,replicaset,pod", "-n", ns, "-l", "podtrace.dev/run", "--grace-period=0", "--force", "--wait=true");
     expect(await webAppObjects()).toEqual([]);
   });
 });

@@ -271,6 +271,13 @@ current-context: ${sa}
     expect(await leftovers(ns)).toEqual([]);
   });
 
+  it("--request-timeout limits every request: a cluster slower than that is reported as not answering", async () => {
+    const r = await podtrace(["run", "-f", "test/fixtures/manifests/one-container.yaml", "-n", ns, "--request-timeout", "1ms"]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/did not answer within 1 ms\n.*raise --request-timeout/);
+    expect(await leftovers(ns)).toEqual([]);
+  });
+
   it("no kubeconfig, no ~/.kube/config and no --server: no cluster configured", async () => {
     const r = await podtrace(["run", "-f", await manifest("rbac", pod("rbac"))], { KUBECONFIG: "", HOME: dir });
     expect(r.code).toBe(3);
