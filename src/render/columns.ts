@@ -175,11 +175,13 @@ function breakPoint(text: string, width: number, breakAfter: readonly string[]):
     const at = head.lastIndexOf(sep);
     if (at > 0 && at + sep.trimEnd().length <= fits && at + sep.length >= width / 2) return at + sep.length;
   }
-  const space = head.lastIndexOf(" ");
-  if (space > 0) return space + 1;
-  // A word longer than the line (an image reference, a node name): after a / - or :.
-  const inWord = Math.max(...["/", "-", ":"].map((c) => text.slice(0, fits).lastIndexOf(c)));
-  if (inWord + 1 >= width / 2) return inWord + 1;
+  const afterSpace = head.lastIndexOf(" ") + 1;
+  // Inside a long word (an image reference, a node name): after a / - or : in it.
+  const afterMark = Math.max(...["/", "-", ":"].map((c) => text.slice(0, fits).lastIndexOf(c))) + 1;
+  if (afterSpace >= width / 2) return afterSpace;
+  // A space early in the line would leave it mostly empty: break inside the next word.
+  if (afterMark > afterSpace && afterMark >= width / 2) return afterMark;
+  if (afterSpace > 0) return afterSpace;
   return Math.max(1, fits);
 }
 
