@@ -8,6 +8,9 @@
  */
 import type { RawObject } from "./observation.ts";
 
+/** Where a webhook is configured: it may be a validating or a mutating one. */
+const WEBHOOKS = ["kubectl get validatingwebhookconfigurations", "kubectl get mutatingwebhookconfigurations"];
+
 export interface Rejection {
   /**
    * access: authentication or authorization (RBAC); input: admission or validation refused
@@ -37,7 +40,7 @@ export function describeRejection(status: number, body: RawObject, namespace: st
       cause: "input",
       by: `admission webhook "${found[1]}"`,
       message,
-      next: ["kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations"],
+      next: WEBHOOKS,
     };
   }
   if ((found = m(/failed calling webhook "([^"]+)"/))) {
@@ -45,7 +48,7 @@ export function describeRejection(status: number, body: RawObject, namespace: st
       cause: "cluster",
       by: `admission webhook "${found[1]}" (not reachable)`,
       message,
-      next: ["kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations"],
+      next: WEBHOOKS,
     };
   }
   if ((found = m(/ValidatingAdmissionPolicy '([^']+)'(?: with binding '([^']+)')? denied request/))) {

@@ -1,14 +1,19 @@
 /**
  * Requests the cluster refuses, on the real cluster with real admission: a PodSecurity-
- * enforcing namespace, a LimitRange, a ResourceQuota and a ValidatingAdmissionPolicy with
- * its binding refuse the spec (exit 2, the verdict names who refused and says it in the
- * cluster's words); an RBAC-limited ServiceAccount's token, given as a kubeconfig, as
+ * enforcing namespace, a LimitRange, a ResourceQuota, a ValidatingAdmissionPolicy with its
+ * binding, and a validating webhook the test serves on loopback refuse the spec (exit 2,
+ * the verdict names who refused and says it in the cluster's words); a webhook the API
+ * server cannot call leaves it unable to decide (exit 3); an RBAC-limited ServiceAccount's token, given as a kubeconfig, as
  * kubectl's --server/--token/--certificate-authority flags, or impersonated with --as, is
  * refused access (exit 3); with no kubeconfig at all podtrace says so (exit 3). Nothing is
  * left behind. With PODTRACE_RECORD_FIXTURES=1 the runs are recorded into
  * test/fixtures/recordings/ for the unit tests.
  */
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +21,7 @@ import type { Timeline } from "../../src/core/timeline.ts";
 import { podtrace } from "../support/cli.ts";
 import { createNamespace, deleteNamespace, kubectl, leftovers } from "../support/cluster.ts";
 
+const exec = promisify(execFile);
 let ns = "";
 let dir = "";
 const policy = `podtrace-e2e-${process.pid}`;
@@ -160,6 +166,102 @@ spec:
     } finally {
       await kubectl("label", "namespace", ns, `${policy}-`);
     }
+  });
+});
+
+describe("an admission webhook on loopback, served by the test", () => {
+  const webhook = `deny.${policy}.podtrace.dev`;
+  let server: Server | undefined;
+  let port = 0;
+  const reviews: string[] = [];
+
+  beforeAll(async () => {
+    // A certificate for 127.0.0.1, which the API server checks against the caBundle.
+    await exec("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=podtrace-e2e-webhook",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      join(dir, "webhook.key"),
+      "-out",
+      join(dir, "webhook.crt"),
+    ]);
+    const cert = await readFile(join(dir, "webhook.crt"));
+    server = createServer({ key: await readFile(join(dir, "webhook.key")), cert }, (req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        const review = JSON.parse(body) as { request: { uid: string; name?: string } };
+        reviews.push(review.request.uid);
+        res.setHeader("Content-Type", "application/json");
+        res.end(
+          JSON.stringify({
+            apiVersion: "admission.k8s.io/v1",
+            kind: "AdmissionReview",
+            response: { uid: review.request.uid, allowed: false, status: { code: 403, message: "pods here need an owner annotation" } },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+    await kubectl("label", "namespace", ns, `${policy}-webhook=enforced`, "--overwrite");
+    await apply(`apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: ${policy}}
+webhooks:
+  - name: ${webhook}
+    clientConfig:
+      url: https://127.0.0.1:${port}/validate
+      caBundle: ${cert.toString("base64")}
+    rules:
+      - {apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"]}
+    namespaceSelector:
+      matchLabels: {${policy}-webhook: enforced}
+    failurePolicy: Fail
+    sideEffects: None
+    admissionReviewVersions: ["v1"]
+    timeoutSeconds: 5
+`);
+    // Wait until the API server calls it.
+    const probe = await manifest("webhook-probe", pod("webhook-probe"));
+    for (let i = 0; i < 100 && reviews.length === 0; i++) {
+      await kubectl("create", "--dry-run=server", "-n", ns, "-f", probe).catch(() => "");
+      if (reviews.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+  afterAll(async () => {
+    await kubectl("delete", "validatingwebhookconfiguration", policy, "--ignore-not-found").catch(() => "");
+    await kubectl("label", "namespace", ns, `${policy}-webhook-`).catch(() => "");
+    server?.close();
+  });
+
+  it("a webhook that denies: exit 2, naming the webhook, with its message", async () => {
+    const { code, t } = await rejected("rejected-webhook", await manifest("webhook", pod("webhook")));
+    expect(code).toBe(2);
+    expect(t.verdict.summary).toMatch(
+      new RegExp(
+        `^rejected by admission webhook "${webhook.replace(/\./g, "\\.")}": .*denied the request: pods here need an owner annotation`,
+      ),
+    );
+  });
+
+  it("a webhook the API server cannot call: exit 3, the cluster could not decide", async () => {
+    await new Promise<void>((resolve) => server!.close(() => resolve()));
+    server = undefined;
+    const { code, t } = await rejected("rejected-webhook-unreachable", await manifest("webhook", pod("webhook")));
+    expect(code).toBe(3);
+    expect(t.verdict.summary).toMatch(
+      new RegExp(`^rejected by admission webhook "${webhook.replace(/\./g, "\\.")}" \\(not reachable\\): .*failed calling webhook`),
+    );
   });
 });
 

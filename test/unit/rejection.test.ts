@@ -1,7 +1,8 @@
 /**
  * Who refused, and the exit code that follows, on recordings of real refusals by the local
- * cluster (PodSecurity, LimitRange, ResourceQuota, a ValidatingAdmissionPolicy, RBAC,
- * validation; recorded by test/e2e/rejections.test.ts) and on every other recording.
+ * cluster (PodSecurity, LimitRange, ResourceQuota, a ValidatingAdmissionPolicy, a webhook
+ * that denies and one that cannot be called, RBAC, validation; recorded by
+ * test/e2e/rejections.test.ts) and on every other recording.
  */
 import { describe, expect, it } from "vitest";
 import { analyse, exitCodeFor } from "../../src/cli/commands/output.ts";
@@ -28,6 +29,18 @@ describe("describeRejection", () => {
       "kubectl get validatingadmissionpolicy",
     ],
     ["rejected-rbac", /^RBAC$/, "access", "kubectl auth can-i --list"],
+    [
+      "rejected-webhook",
+      /^admission webhook "deny\.podtrace-e2e-\d+\.podtrace\.dev"$/,
+      "input",
+      "kubectl get validatingwebhookconfigurations",
+    ],
+    [
+      "rejected-webhook-unreachable",
+      /^admission webhook "deny\.podtrace-e2e-\d+\.podtrace\.dev" \(not reachable\)$/,
+      "cluster",
+      "kubectl get validatingwebhookconfigurations",
+    ],
     ["invalid-spec", /^validation$/, "input", "kubectl create --dry-run=server"],
   ];
   it.each(cases)("%s: refused by %s", (name, by, cause, next) => {
@@ -66,6 +79,8 @@ describe("exit codes of every recording", () => {
     "rejected-quota": ExitCode.BadInput,
     "rejected-policy": ExitCode.BadInput,
     "rejected-rbac": ExitCode.ClusterAccess,
+    "rejected-webhook": ExitCode.BadInput,
+    "rejected-webhook-unreachable": ExitCode.ClusterAccess,
     "exits-3": ExitCode.NotReady,
     "image-not-found": ExitCode.NotReady,
     "registry-unreachable": ExitCode.NotReady,
