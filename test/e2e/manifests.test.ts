@@ -116,6 +116,11 @@ describe("a Deployment with its ConfigMap, Secret and Service in one file", () =
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/rejected by validation: .*Invalid value: "Web_Server"/);
     expect(await webAppObjects()).toEqual([]);
+    // Bad input found without the cluster is refused before anything is created.
+    const replicas = await podtrace(["run", "-f", "test/e2e/manifests/web-app.yaml", "-n", ns, "--replicas", "2"]);
+    expect(replicas.code).toBe(2);
+    expect(replicas.stderr).toContain("--replicas does not apply to a Deployment");
+    expect(replicas.stderr).not.toContain("creating");
   });
 });
 

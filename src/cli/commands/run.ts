@@ -14,7 +14,7 @@ import { readManifests, splitWorkload, type ManifestObject } from "../../kube/ma
 import { pinToNode, podForImage, withPullPolicy, type ImageRun, type PullFlag } from "../../kube/pod-spec.ts";
 import { tracePod, type TraceResult } from "../../trace/run-pod.ts";
 import { RecordingWriter } from "../../trace/recording.ts";
-import { nameSuffix, RUN_LABEL } from "../../trace/pod-naming.ts";
+import { nameRun, nameSuffix, RUN_LABEL } from "../../trace/pod-naming.ts";
 import { createObjects, deleteCommand, deleteObjects, type CreatedObject } from "../../trace/create-objects.ts";
 import { analyse, exitCodeFor, render, type OutputFormat } from "./output.ts";
 import { ExitCode } from "../../errors.ts";
@@ -51,10 +51,13 @@ export async function run(options: RunOptions, io: IOStreams): Promise<number> {
   if (options.node) manifest = pinToNode(manifest, options.node);
   if (options.pull) manifest = withPullPolicy(manifest, options.pull);
   const client = KubeClient.load(options.cluster);
-  const status = await createStatus(io, options.quiet);
-  const note = (text: string) => io.stderr.write(`podtrace: ${text}\n`);
   // One id for everything the run creates: the workload's pods and the other objects.
   const runId = nameSuffix();
+  // What the run would be named and create: bad input (--replicas with a Deployment, a
+  // namespace that contradicts -n) is refused here, before any object is created.
+  nameRun(manifest, options.cluster.namespace, client.namespace, options.replicas, runId);
+  const status = await createStatus(io, options.quiet);
+  const note = (text: string) => io.stderr.write(`podtrace: ${text}\n`);
   const created: CreatedObject[] = [];
   let result: TraceResult | undefined;
   let recorder: RecordingWriter | undefined;
