@@ -107,7 +107,7 @@ describe.each(recordingNames())("the table of recording %s", (name) => {
     const frame = wide.filter((l) => /^[┌│└]/.test(l));
     expect(new Set(frame.map((l) => stringWidth(l))).size).toBe(1);
     // No row continues on a second line: every table line between head and foot has a phase.
-    if (traced.kind === "pod") expect(frame.slice(2, -1).every((l) => /^│ [✓✗…·] /.test(l))).toBe(true);
+    if (traced.kind === "pod") expect(frame.slice(2, -1).every((l) => /^│ [✓✗…·?] /.test(l))).toBe(true);
     // Nothing abbreviated: no cell ends in "…" (the in-progress mark "…" leads a label).
     expect(wide.join("\n")).not.toMatch(/…\s*│/);
   });

@@ -86,6 +86,7 @@ describe("exit codes of every recording", () => {
     "registry-unreachable": ExitCode.NotReady,
     "missing-configmap": ExitCode.NotReady,
     "never-ready": ExitCode.NotReady,
+    "pvc-unbound": ExitCode.NotReady,
     "too-much-cpu": ExitCode.NotReady,
     "unschedulable-selector": ExitCode.NotReady,
   };
