@@ -43,7 +43,7 @@ export function renderTable(t: Timeline, options: TableOptions): string {
   const barsReach = Math.max(head[3]!.length, ...rows.map((p) => bar(p, span, barWidth, pc.createColors(false)).length));
   // Who gives up width first: the waterfall, then the details (which wrap), then the labels.
   const specs: ColumnSpec[] = [
-    { natural: labelWidth, min: Math.min(labelWidth, 12), comfortable: labelWidth, shrinkOrder: 2 },
+    { natural: labelWidth, min: Math.min(labelWidth, 12), comfortable: Math.min(labelWidth, 24), shrinkOrder: 2 },
     { natural: Math.max(head[1]!.length, widest(cells.map((r) => r.start))), min: 0, shrinkOrder: 9 },
     { natural: Math.max(head[2]!.length, widest(cells.map((r) => r.duration))), min: 0, shrinkOrder: 9 },
     // Grows into spare width only when its bars span it (not a rejection's single mark).
