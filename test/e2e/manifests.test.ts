@@ -10,13 +10,12 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Ajv2020 } from "ajv/dist/2020.js";
-import addFormats from "ajv-formats";
 import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Timeline } from "../../src/core/timeline.ts";
 import { BIN, podtrace, ROOT, start } from "../support/cli.ts";
 import { createNamespace, deleteNamespace, kubectl, kubectlJson, KUBECONFIG } from "../support/cluster.ts";
+import { validateTimeline as validate } from "../support/schema.ts";
 
 const exec = promisify(execFile);
 
@@ -29,11 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (ns) await deleteNamespace(ns);
 });
-
-const schema = JSON.parse(await readFile(new URL("../../schema/timeline.schema.json", import.meta.url), "utf8")) as object;
-const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
-(addFormats as unknown as (a: Ajv2020) => void)(ajv);
-const validate = ajv.compile(schema);
 
 interface PodSet {
   podtraceVersion: string;
