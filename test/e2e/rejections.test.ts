@@ -89,6 +89,27 @@ describe("refused by admission: exit 2, naming who refused", () => {
       const table = await podtrace(["run", "-f", await manifest("podsecurity", pod("podsecurity")), "-n", ns, "-o", "wide"]);
       expect(table.code).toBe(2);
       expect(table.stdout).toMatch(/✗ rejected by PodSecurity "restricted:latest"/);
+      // A Deployment is admitted, its pods are not: the ReplicaSet's FailedCreate says why.
+      const r = await podtrace([
+        "run",
+        "-f",
+        "test/fixtures/manifests/deployment.yaml",
+        "-n",
+        ns,
+        "-o",
+        "json",
+        "--timeout",
+        "8s",
+        "--record",
+        recordTo("rejected-podsecurity-deployment"),
+      ]);
+      expect(r.code).toBe(2);
+      const set = JSON.parse(r.stdout) as Timeline;
+      expect(set.verdict.phase).toBe("controller");
+      expect(set.verdict.summary).toMatch(
+        /FailedCreate: .*Error creating: pods ".*" is forbidden: violates PodSecurity "restricted:latest"/,
+      );
+      expect(await leftovers(ns)).toEqual([]);
     } finally {
       await kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce-");
     }

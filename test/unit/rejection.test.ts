@@ -75,6 +75,7 @@ describe("exit codes of every recording", () => {
   const expected: Record<string, number> = {
     "invalid-spec": ExitCode.BadInput,
     "rejected-podsecurity": ExitCode.BadInput,
+    "rejected-podsecurity-deployment": ExitCode.BadInput,
     "rejected-limitrange": ExitCode.BadInput,
     "rejected-quota": ExitCode.BadInput,
     "rejected-policy": ExitCode.BadInput,

@@ -98,5 +98,14 @@ function exitCodeForPod(t: Timeline, observations: readonly Observation[]): numb
     const { cause } = describeRejection(create.status, create.object, create.namespace);
     return cause === "input" ? ExitCode.BadInput : ExitCode.ClusterAccess;
   }
+  // A controller whose pods admission refuses (FailedCreate: "Error creating: pods ... is
+  // forbidden: violates PodSecurity ...", maybe "(combined from similar events): " first):
+  // the spec again, though the controller itself was admitted.
+  if (v.phase === "controller") {
+    for (const m of v.causes) {
+      const refused = /Error creating: (.* is forbidden: .*)$/s.exec(m)?.[1];
+      if (refused && describeRejection(403, { message: refused }, t.pod.namespace).cause === "input") return ExitCode.BadInput;
+    }
+  }
   return ExitCode.NotReady;
 }
