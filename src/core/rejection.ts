@@ -7,6 +7,7 @@
  * Status the API server returned, in the words its admission plugins write.
  */
 import type { RawObject } from "./observation.ts";
+import type { SeenEvent } from "./observed-run.ts";
 
 /** Where a webhook is configured: it may be a validating or a mutating one. */
 const WEBHOOKS = ["kubectl get validatingwebhookconfigurations", "kubectl get mutatingwebhookconfigurations"];
@@ -91,4 +92,26 @@ export function describeRejection(status: number, body: RawObject, namespace: st
     message,
     next: [`kubectl create --dry-run=server -n ${ns} -f <the manifest>`],
   };
+}
+
+/**
+ * A controller whose pods admission refuses creates none; it says so in FailedCreate
+ * events ("Error creating: pods ... is forbidden: violates PodSecurity ...", aggregated as
+ * "(combined from similar events): ..." after a while). Once it has tried `repeats` times,
+ * why, in the cluster's words; null while it has not (or the refusal is not the spec's: a
+ * quota may free up as well, but is the spec's as much as an admission plugin's).
+ */
+export function podsRefused(events: readonly SeenEvent[], repeats: number): string | null {
+  const refusals = events.filter((e) => e.reason === "FailedCreate" && e.involvedKind !== "Pod" && refusedCreate(e.message) !== null);
+  const attempts = refusals.reduce((n, e) => n + Math.max(1, e.count), 0);
+  const last = refusals.at(-1);
+  if (!last || attempts < Math.max(1, repeats)) return null;
+  const r = describeRejection(403, { message: refusedCreate(last.message)! }, "");
+  return `${last.involvedKind} ${last.involvedName} could not create pods (${attempts} times): refused by ${r.by}`;
+}
+
+/** The Status message inside a controller's FailedCreate, when admission refused the spec. */
+export function refusedCreate(message: string): string | null {
+  const refused = /Error creating: (.* is forbidden: .*)$/s.exec(message)?.[1];
+  return refused && describeRejection(403, { message: refused }, "").cause === "input" ? refused : null;
 }

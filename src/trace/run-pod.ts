@@ -9,6 +9,7 @@
 import { BadInputError, ClusterAccessError } from "../errors.ts";
 import { correlate } from "../core/correlate.ts";
 import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
+import { podsRefused } from "../core/rejection.ts";
 import { asArray, asRecord, indexObservations, str } from "../core/observed-run.ts";
 import type { CreateObservation, EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
 import { claimOf, podOf } from "../core/pod-set.ts";
@@ -275,7 +276,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       end = "failed";
       endDetail = `rejected: ${apiMessage(rejected)}`;
     } else {
-      ({ end, endDetail } = await waitForOutcome(options, named.expectedPods, streams, changedPods, () => changedPromise));
+      ({ end, endDetail } = await waitForOutcome(options, named.expectedPods, streams, changedPods, () => changedPromise, observations));
       await readBeforeDeletion(client, namespace, single ? name : null, streams, record);
     }
   } catch (err) {
@@ -368,6 +369,7 @@ async function waitForOutcome(
   streams: ReadonlyMap<string, Observation[]>,
   changedPods: Set<string>,
   nextChange: () => Promise<void>,
+  observations: readonly Observation[],
 ): Promise<{ end: EndObservation["reason"]; endDetail: string }> {
   const deadline = clientNow() + options.timeoutMs;
   const aborted = new Promise<void>((resolve) => {
@@ -395,6 +397,12 @@ async function waitForOutcome(
     }
     changedPods.clear();
     if (ready.size >= expectedPods) return { end: "ready", endDetail: "" };
+    // A controller whose pods admission refuses makes none: its own events say so.
+    const refused =
+      streams.size === 0
+        ? podsRefused(indexObservations(observations).events, options.failFast.immediate ? 1 : options.failFast.repeats)
+        : null;
+    if (refused) return { end: "failed", endDetail: refused };
     const waitingFor = waiting.values().next().value ?? "the controller to create pods";
     options.progress?.(expectedPods > 1 ? `${ready.size}/${expectedPods} done, waiting for ${waitingFor}` : `waiting for ${waitingFor}`);
     if (options.signal.aborted) return { end: "interrupted", endDetail: "interrupted" };

@@ -99,12 +99,15 @@ describe("refused by admission: exit 2, naming who refused", () => {
         "-o",
         "json",
         "--timeout",
-        "8s",
+        "120s",
         "--record",
         recordTo("rejected-podsecurity-deployment"),
       ]);
       expect(r.code).toBe(2);
+      // Ended once the ReplicaSet had been refused --fail-after (3) times, not at the timeout.
+      expect(r.elapsedMs).toBeLessThan(60_000);
       const set = JSON.parse(r.stdout) as Timeline;
+      expect(set.verdict.outcome).toBe("failed");
       expect(set.verdict.phase).toBe("controller");
       expect(set.verdict.summary).toMatch(
         /FailedCreate: .*Error creating: pods ".*" is forbidden: violates PodSecurity "restricted:latest"/,

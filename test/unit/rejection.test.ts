@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { analyse, exitCodeFor } from "../../src/cli/commands/output.ts";
-import { describeRejection } from "../../src/core/rejection.ts";
+import { describeRejection, podsRefused, refusedCreate } from "../../src/core/rejection.ts";
+import { indexObservations } from "../../src/core/observed-run.ts";
 import type { CreateObservation } from "../../src/core/observation.ts";
 import { ExitCode } from "../../src/errors.ts";
 import { loadRecording, recordingNames } from "../support/recordings.ts";
@@ -66,6 +67,31 @@ describe("describeRejection", () => {
     const rbac = refusal("rejected-rbac");
     expect(describeRejection(401, rbac.object, rbac.namespace)).toMatchObject({ cause: "access", by: "authentication" });
     expect(describeRejection(503, {}, "ns")).toMatchObject({ cause: "cluster", message: "HTTP 503" });
+  });
+});
+
+describe("podsRefused: a controller whose pods admission refuses", () => {
+  const events = indexObservations(loadRecording("rejected-podsecurity-deployment").observations).events;
+  const failedCreate = events.filter((e) => e.reason === "FailedCreate");
+
+  it("reads the refusal inside the ReplicaSet's FailedCreate, and ends once it was tried --fail-after times", () => {
+    expect(failedCreate.length).toBeGreaterThan(0);
+    expect(refusedCreate(failedCreate[0]!.message)).toMatch(/^pods ".*" is forbidden: violates PodSecurity "restricted:latest"/);
+    const attempts = failedCreate.reduce((n, e) => n + e.count, 0);
+    expect(podsRefused(events, attempts)).toMatch(
+      new RegExp(
+        `^ReplicaSet deployment-\\w+-\\w+ could not create pods \\(${attempts} times\\): refused by PodSecurity "restricted:latest"$`,
+      ),
+    );
+    expect(podsRefused(events, attempts + 1)).toBeNull();
+  });
+
+  it("ignores other FailedCreate messages and every recording of pods that were created", () => {
+    expect(refusedCreate("Error creating: Internal error occurred: resource quota evaluation timed out")).toBeNull();
+    expect(refusedCreate('Error creating: pods "x" is forbidden: User "u" cannot create resource "pods"')).toBeNull();
+    for (const name of recordingNames().filter((n) => n !== "rejected-podsecurity-deployment")) {
+      expect(podsRefused(indexObservations(loadRecording(name).observations).events, 1), name).toBeNull();
+    }
   });
 });
 

@@ -14,7 +14,7 @@ import { renderJunit } from "../../render/junit.ts";
 import { renderPodSetTable } from "../../render/pod-set.ts";
 import { renderTable, verdictLine } from "../../render/table.ts";
 import { ExitCode } from "../../errors.ts";
-import { describeRejection } from "../../core/rejection.ts";
+import { describeRejection, refusedCreate } from "../../core/rejection.ts";
 
 /** wide: the table with every detail on one line, whatever the terminal's width. */
 export type OutputFormat = "table" | "wide" | "json" | "junit";
@@ -101,11 +101,6 @@ function exitCodeForPod(t: Timeline, observations: readonly Observation[]): numb
   // A controller whose pods admission refuses (FailedCreate: "Error creating: pods ... is
   // forbidden: violates PodSecurity ...", maybe "(combined from similar events): " first):
   // the spec again, though the controller itself was admitted.
-  if (v.phase === "controller") {
-    for (const m of v.causes) {
-      const refused = /Error creating: (.* is forbidden: .*)$/s.exec(m)?.[1];
-      if (refused && describeRejection(403, { message: refused }, t.pod.namespace).cause === "input") return ExitCode.BadInput;
-    }
-  }
+  if (v.phase === "controller" && v.causes.some((m) => refusedCreate(m) !== null)) return ExitCode.BadInput;
   return ExitCode.NotReady;
 }
