@@ -25,7 +25,7 @@ const RUN_EXAMPLES = `
 Examples:
   podtrace run -f web.yaml                         a Pod, Deployment, ReplicaSet or Job, and the objects in the same file
   podtrace run -f app/ -f config.yaml --service    a directory's manifests plus a file; also create a Service
-  kubectl create deploy web --image=nginx --dry-run=client -o yaml | podtrace run -f -
+  kubectl create deploy web --image=IMAGE --dry-run=client -o yaml | podtrace run -f -
   podtrace run --image 127.0.0.1:5000/busybox:1 --pull always -- sleep 3600
   podtrace run -f smoke.yaml --timeout 2m --max total=30s -o junit > podtrace.xml`;
 
@@ -82,7 +82,7 @@ export async function main(argv: readonly string[], io: IOStreams, signal?: Abor
   );
   group(
     "Output:",
-    new Option("-o, --output <format>", "table (fits the terminal), wide (every detail), json, junit")
+    new Option("-o, --output <format>", "output format; table fits the terminal, wide shows every detail")
       .choices(OUTPUT_FORMATS)
       .default("table"),
     new Option("--record <file>", "save the raw observed stream for podtrace replay"),
@@ -184,7 +184,7 @@ export async function main(argv: readonly string[], io: IOStreams, signal?: Abor
     .description("render a recorded run (podtrace run --record) offline")
     .argument("<recording>", "file written by podtrace run --record, or - for stdin")
     .addOption(
-      new Option("-o, --output <format>", "table (fits the terminal), wide (every detail), json, junit")
+      new Option("-o, --output <format>", "output format; table fits the terminal, wide shows every detail")
         .choices(OUTPUT_FORMATS)
         .default("table"),
     )

@@ -96,11 +96,9 @@ export async function createObjects(
     options.progress?.(`creating ${describe(o.object)}`);
     const body = forCreate(o.object, namespace, options.runId);
     const name = str(asRecord(body["metadata"])["name"]);
-    const r = await client.request("POST", listPath, body, options.signal).catch((err: unknown) => {
-      if (options.signal.aborted) return null;
-      throw err;
-    });
-    if (r === null) return { existing, interrupted: true };
+    // Not cut short by Ctrl-C: a request cut off may still have created the object, which
+    // then would be nobody's to delete. Ctrl-C is looked at between objects.
+    const r = await client.request("POST", listPath, body);
     if (r.status === 409 && r.body["reason"] === "AlreadyExists") {
       existing.push(what);
       continue;
