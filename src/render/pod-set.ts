@@ -7,7 +7,7 @@ import pc from "picocolors";
 import type { PodSetTimeline } from "../core/pod-set.ts";
 import { succeeded } from "../core/timeline.ts";
 import { verdictLine } from "./table.ts";
-import { fitColumns, wrapProse, wrapText } from "./columns.ts";
+import { displayWidth, fitColumns, wrapProse, wrapText } from "./columns.ts";
 import { formatDuration } from "./format.ts";
 
 /** `width`: the width to fit in terminal cells (Infinity: no limit). */
@@ -26,7 +26,7 @@ export function renderPodSetTable(set: PodSetTimeline, options: { color: boolean
   // Only the phase names wrap; the figures keep their width.
   const widths = fitColumns(
     head.map((h, i) => {
-      const natural = Math.max(h.length, ...rows.map((r) => r[i]!.length));
+      const natural = Math.max(h.length, ...rows.map((r) => displayWidth(r[i]!)));
       return { natural, min: i === 0 ? Math.min(natural, 12) : natural };
     }),
     width,

@@ -5,7 +5,7 @@
 import Table from "cli-table3";
 import pc from "picocolors";
 import { succeeded, type Phase, type Timeline } from "../core/timeline.ts";
-import { fitColumns, tableWidth, wrapCommand, wrapProse, wrapText, type ColumnSpec } from "./columns.ts";
+import { displayWidth, fitColumns, tableWidth, wrapCommand, wrapProse, wrapText, type ColumnSpec } from "./columns.ts";
 import { formatBytes, formatDuration, formatOffset } from "./format.ts";
 
 export interface TableOptions {
@@ -35,12 +35,12 @@ export function renderTable(t: Timeline, options: TableOptions): string {
     duration: duration(p),
     details: details(p),
   }));
-  const widest = (values: string[]) => Math.max(0, ...values.map((v) => v.length));
+  const widest = (values: string[]) => Math.max(0, ...values.map((v) => displayWidth(v)));
   const labelWidth = Math.max(head[0]!.length, 2 + widest(cells.map((r) => r.label)));
   const detailsWidth = Math.max(head[4]!.length, widest(cells.map((r) => r.details)));
   const barWidth = options.barWidth ?? 30;
   // As wide as the bars reach (a rejected pod's one bar is short), never narrower than its head.
-  const barsReach = Math.max(head[3]!.length, ...rows.map((p) => bar(p, span, barWidth, pc.createColors(false)).length));
+  const barsReach = Math.max(head[3]!.length, ...rows.map((p) => displayWidth(bar(p, span, barWidth, pc.createColors(false)))));
   // Who gives up width first: the waterfall, then the details (which wrap), then the labels.
   const specs: ColumnSpec[] = [
     { natural: labelWidth, min: Math.min(labelWidth, 12), comfortable: Math.min(labelWidth, 24), shrinkOrder: 2 },
