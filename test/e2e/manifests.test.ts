@@ -6,7 +6,7 @@
  * `--node`; `--timeout 0`; the versions in the JSON; `replay -`.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -27,6 +27,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   if (ns) await deleteNamespace(ns);
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 interface PodSet {

@@ -10,7 +10,7 @@
  * test/fixtures/recordings/ for the unit tests.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
@@ -33,6 +33,7 @@ afterAll(async () => {
   await kubectl("delete", "validatingadmissionpolicybinding", policy, "--ignore-not-found").catch(() => "");
   await kubectl("delete", "validatingadmissionpolicy", policy, "--ignore-not-found").catch(() => "");
   if (ns) await deleteNamespace(ns);
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 /** Where a run is recorded: the fixtures when re-recording them, else a temporary file. */

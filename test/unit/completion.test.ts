@@ -8,7 +8,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { rmSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.ts";
 import type { IOStreams } from "../../src/cli/io.ts";
 import { Readable, Writable } from "node:stream";
@@ -42,6 +43,7 @@ const has = (shell: string) => {
   }
 };
 const dir = mkdtempSync(join(tmpdir(), "podtrace-completion-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function script(shell: string): Promise<string> {
   const r = await podtrace("completion", shell);
   expect(r.code).toBe(0);

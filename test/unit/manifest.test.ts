@@ -3,7 +3,7 @@
  * workload and the other objects in install order; the errors bad input gets. The inputs
  * are the repository's own manifests (the ones the e2e tests run on the cluster).
  */
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -134,6 +134,7 @@ describe("readManifests", () => {
     await writeFile(join(dir, "README.md"), "# not a manifest");
     const stdin = Readable.from([Buffer.from("apiVersion: v1\nkind: Secret\nmetadata: {name: from-stdin}\n")]);
     const objects = await readManifests([dir, "-", new URL("../fixtures/manifests/job.yaml", import.meta.url).pathname], stdin);
+    await rm(dir, { recursive: true });
     expect(kinds(objects)).toEqual(["ConfigMap/a", "Pod/one-container", "Secret/from-stdin", "Job/job"]);
     expect(objects[2]!.source).toBe("stdin");
   });
@@ -143,5 +144,6 @@ describe("readManifests", () => {
     await expect(readManifests(["-", "-"], Readable.from([]))).rejects.toThrow("-f - given more than once");
     const empty = await mkdtemp(join(tmpdir(), "podtrace-empty-"));
     await expect(readManifests([empty])).rejects.toThrow("a directory without .yaml, .yml or .json files");
+    await rm(empty, { recursive: true });
   });
 });
