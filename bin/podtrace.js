@@ -28,6 +28,12 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
+// A reader that stops early (podtrace run --help | head) closes the pipe: not an error.
+process.stdout.on("error", (err) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
 const { main } = await import("../dist/podtrace.js");
 const code = await main(
   process.argv.slice(2),

@@ -4,7 +4,8 @@
 #   - Debian packages: the container runtime (containerd, runc), CNI plugins, iptables and
 #     the tools the kubelet calls (conntrack, socat, iproute2), the local image registry
 #     (docker-registry) and the tools that build the test images without Docker
-#     (busybox-static, umoci, skopeo), plus openssl, jq and curl for the scripts;
+#     (busybox-static, umoci, skopeo), plus openssl, jq and curl for the scripts, and
+#     tmux, zsh and fish for the tests of the terminal table and the completion scripts;
 #   - Node.js 24 from the npm registry when the machine's Node is older than 22.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -14,6 +15,8 @@ DEBIAN_PACKAGES=(
   containerd runc containernetworking-plugins iptables conntrack socat iproute2
   docker-registry skopeo umoci busybox-static
   openssl jq curl ca-certificates util-linux
+  # The tests: the table in a real terminal (tmux), the completion scripts (zsh, fish).
+  tmux zsh fish
 )
 
 missing_packages() {
@@ -72,6 +75,7 @@ install_node() {
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends nodejs npm
   fi
+  npm_without_unknown_user_config
   log "installing Node ${NODE_MAJOR} into ${NODE_PREFIX} (the machine's Node is too old)"
   mkdir -p "${NODE_PREFIX}"
   npm install --prefix "${NODE_PREFIX}" --no-audit --no-fund "node@${NODE_MAJOR}"

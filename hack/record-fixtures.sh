@@ -6,7 +6,10 @@
 #
 #   bash hack/record-fixtures.sh [name ...]     (default: every manifest)
 #
-# A manifest's first line "# podtrace-args: ..." gives the flags it is run with. Objects a
+# A manifest's first line "# podtrace-args: ..." gives the flags it is run with.
+# The refusals (rejected-*.ndjson) need the cluster set up to refuse (PodSecurity labels, a
+# LimitRange, a policy, a webhook, a limited ServiceAccount): their e2e test records them:
+#   PODTRACE_RECORD_FIXTURES=1 npx vitest run --project e2e test/e2e/rejections.test.ts Objects a
 # scenario needs to exist beforehand (a Service that already selects the pod, say) are in
 # <name>.setup.yaml next to it: applied before the run and deleted after it. What another
 # controller would do during the run (set a readiness gate) is <name>.during.sh, started

@@ -25,12 +25,12 @@ print_step_times
 
 export KUBECONFIG="${ADMIN_KUBECONFIG}"
 log "tracing examples/web.yaml on the local cluster"
-bin/podtrace.js run examples/web.yaml --service
+bin/podtrace.js run -f examples/web.yaml --service
 cat >&2 <<MSG
 
 The local cluster is up. To use it yourself:
   export KUBECONFIG=${ADMIN_KUBECONFIG} PATH=${NODE_BIN_DIR}:${KUBE_BIN_DIR}:\$PATH
-  bin/podtrace.js run examples/web.yaml --service
+  bin/podtrace.js run -f examples/web.yaml --service
 Tests:     bash hack/test.sh
 Tear down: bash hack/local-down-cluster.sh
 MSG

@@ -87,6 +87,29 @@ use_node() {
   if [[ -x "${NODE_BIN_DIR}/node" ]]; then
     export PATH="${NODE_BIN_DIR}:${PATH}"
   fi
+  npm_without_unknown_user_config
+}
+
+# npm 11 prints "npm warn Unknown user config KEY" on every command for each key of the
+# user's npmrc it does not know. On the machines this project is developed on, the machine
+# image's ~/.npmrc (not this repository) sets nodedir=/usr: a node-gyp setting npm no longer
+# reads, pointing at the headers of the machine's older Node, and podtrace builds no native
+# addons. The set-up's npm commands read a copy of the user's npmrc without those keys
+# (everything else, registry and credentials included, still applies); the file itself is
+# left alone.
+npm_without_unknown_user_config() {
+  command -v npm >/dev/null 2>&1 || return 0
+  local userconfig="${NPM_CONFIG_USERCONFIG:-${npm_config_userconfig:-${HOME:-/root}/.npmrc}}"
+  [[ -f "${userconfig}" ]] || return 0
+  local unknown
+  unknown="$(npm config get registry 2>&1 >/dev/null | sed -n 's/^npm warn Unknown user config "\([^"]*\)".*/\1/p' | sort -u)"
+  [[ -n "${unknown}" ]] || return 0
+  local copy="${TMPDIR:-/tmp}/podtrace-npmrc-$(id -u)" pattern
+  pattern="$(sed 's/[][\.*^$/]/\\&/g' <<<"${unknown}" | paste -sd '|')"
+  # Written aside and renamed: another checkout's set-up may be reading the copy right now.
+  (umask 077 && { grep -Ev "^[[:space:]]*(${pattern})[[:space:]]*=" "${userconfig}" >"${copy}.$$" || true; } && mv -f "${copy}.$$" "${copy}")
+  export NPM_CONFIG_USERCONFIG="${copy}"
+  log "npm: reading ${userconfig} without $(paste -sd ' ' <<<"${unknown}") (settings this npm does not know, which made it warn on every command)"
 }
 
 # Runtime files of the local cluster (sockets, containerd's state): tmpfs, removed by teardown.

@@ -4,6 +4,7 @@
  * running next. Pure, like the rest of the core.
  */
 import { parseFailedScheduling } from "./failed-scheduling.ts";
+import { describeRejection } from "./rejection.ts";
 import { asRecord, isAboutPod, str, type ObservedRun, type SeenEvent } from "./observed-run.ts";
 import {
   condition,
@@ -33,13 +34,13 @@ export function diagnose(run: ObservedRun, t: Timeline): Verdict {
   const name = t.pod.name;
   const create = run.podCreate ?? run.controllerCreate;
   if (create && create.status >= 300) {
-    const message = str(create.object["message"]) || `HTTP ${create.status}`;
+    const rejection = describeRejection(create.status, create.object, ns);
     return {
       outcome: "rejected",
       phase: "admission",
-      summary: `rejected by the API server: ${message}`,
-      causes: [message],
-      next: [`kubectl create --dry-run=server -n ${ns} -f <the manifest>`],
+      summary: `rejected by ${rejection.by}: ${rejection.message}`,
+      causes: [rejection.message],
+      next: rejection.next,
     };
   }
   const last = lastSnapshot(run.pods)?.pod;

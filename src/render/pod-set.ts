@@ -7,32 +7,44 @@ import pc from "picocolors";
 import type { PodSetTimeline } from "../core/pod-set.ts";
 import { succeeded } from "../core/timeline.ts";
 import { verdictLine } from "./table.ts";
+import { displayWidth, fitColumns, wrapProse, wrapText } from "./columns.ts";
 import { formatDuration } from "./format.ts";
 
-export function renderPodSetTable(set: PodSetTimeline, options: { color: boolean }): string {
+/** `width`: the width to fit in terminal cells (Infinity: no limit). */
+export function renderPodSetTable(set: PodSetTimeline, options: { color: boolean; width?: number }): string {
   const c = options.color ? pc : pc.createColors(false);
+  const width = options.width ?? Infinity;
+  const head = ["phase", "pods", "p50", "p90", "p99", "max"];
+  const rows = set.summary.map((s) => [
+    s.phase,
+    String(s.count),
+    formatDuration(s.p50Ms),
+    formatDuration(s.p90Ms),
+    formatDuration(s.p99Ms),
+    formatDuration(s.maxMs),
+  ]);
+  // Only the phase names wrap; the figures keep their width.
+  const widths = fitColumns(
+    head.map((h, i) => {
+      const natural = Math.max(h.length, ...rows.map((r) => displayWidth(r[i]!)));
+      return { natural, min: i === 0 ? Math.min(natural, 12) : natural };
+    }),
+    width,
+  );
   const table = new Table({
-    head: ["phase", "pods", "p50", "p90", "p99", "max"],
+    head,
+    colWidths: widths.map((w) => w + 2),
     style: { head: options.color ? ["bold"] : [], border: options.color ? ["grey"] : [], compact: true },
     chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
   });
-  for (const s of set.summary) {
-    table.push([
-      s.phase,
-      String(s.count),
-      formatDuration(s.p50Ms),
-      formatDuration(s.p90Ms),
-      formatDuration(s.p99Ms),
-      formatDuration(s.maxMs),
-    ]);
-  }
+  for (const r of rows) table.push([wrapText(r[0]!, widths[0]!).join("\n"), ...r.slice(1)]);
   const notReady = set.pods.filter((t) => !succeeded(t.verdict.outcome) || t.verdict.thresholds?.length);
   const first = set.pods[0];
   const lines = [
     `${set.replicas} pods ${first ? `${first.pod.namespace}/${commonPrefix(set.pods.map((t) => t.pod.name))}*` : ""}`,
     table.toString(),
     (set.ready === set.replicas ? c.green("✓ ") : c.red("✗ ")) + `${set.ready}/${set.replicas} pods ${doneWord(set)}`,
-    ...notReady.slice(0, 20).map((t) => `  ${t.pod.name}: ${verdictLine(t, c)}`),
+    ...notReady.slice(0, 20).flatMap((t) => wrapProse(`  ${t.pod.name}: ${verdictLine(t)}`, width).map((l) => c.red(l))),
     ...(notReady.length > 20 ? [`  ... and ${notReady.length - 20} more (see -o json)`] : []),
   ];
   return lines.join("\n") + "\n";

@@ -5,43 +5,100 @@
 import Table from "cli-table3";
 import pc from "picocolors";
 import { succeeded, type Phase, type Timeline } from "../core/timeline.ts";
+import { displayWidth, fitColumns, tableWidth, wrapCommand, wrapProse, wrapText, type ColumnSpec } from "./columns.ts";
 import { formatBytes, formatDuration, formatOffset } from "./format.ts";
 
 export interface TableOptions {
   color: boolean;
-  /** Width of the waterfall column in characters. */
+  /** Width of the waterfall column in characters (its natural width; it shrinks or grows to fit). */
   barWidth?: number;
   /** Whether the traced objects were kept (changes the advice). */
   kept?: boolean;
+  /**
+   * The width to fit, in terminal cells: the terminal's columns, a fixed width in pipes,
+   * Infinity for -o wide (every detail on one line).
+   */
+  width?: number;
 }
 
 export function renderTable(t: Timeline, options: TableOptions): string {
   const c = options.color ? pc : pc.createColors(false);
-  const barWidth = options.barWidth ?? 30;
+  const width = options.width ?? Infinity;
   const rows = tableRows(t);
   const span = Math.max(1, ...rows.map((p) => p.end?.offsetMs ?? p.start?.offsetMs ?? 0));
+  const head = ["phase", "start", "duration", "waterfall", "details"];
+  const cells = rows.map((p) => ({
+    // The status mark and a space lead the label; wrapped lines are indented past it. A
+    // lane runs beside the critical path: set apart with ∥, its bar in a lighter shade.
+    label: p.onCriticalPath ? p.label : `∥ ${p.label}`,
+    start: formatOffset(p.start?.offsetMs ?? null),
+    duration: duration(p),
+    details: details(p),
+  }));
+  const widest = (values: string[]) => Math.max(0, ...values.map((v) => displayWidth(v)));
+  const labelWidth = Math.max(head[0]!.length, 2 + widest(cells.map((r) => r.label)));
+  const detailsWidth = Math.max(head[4]!.length, widest(cells.map((r) => r.details)));
+  const barWidth = options.barWidth ?? 30;
+  // As wide as the bars reach (a rejected pod's one bar is short), never narrower than its head.
+  const barsReach = Math.max(head[3]!.length, ...rows.map((p) => displayWidth(bar(p, span, barWidth, pc.createColors(false)))));
+  // Who gives up width first: the waterfall, then the details (which wrap), then the labels.
+  const specs: ColumnSpec[] = [
+    { natural: labelWidth, min: Math.min(labelWidth, 12), comfortable: Math.min(labelWidth, 24), shrinkOrder: 2 },
+    { natural: Math.max(head[1]!.length, widest(cells.map((r) => r.start))), min: 0, shrinkOrder: 9 },
+    { natural: Math.max(head[2]!.length, widest(cells.map((r) => r.duration))), min: 0, shrinkOrder: 9 },
+    // Grows into spare width only when its bars span it (not a rejection's single mark).
+    {
+      natural: barsReach,
+      min: head[3]!.length,
+      comfortable: 16,
+      max: Number.isFinite(width) && barsReach >= barWidth ? 60 : barsReach,
+      shrinkOrder: 0,
+      grow: true,
+    },
+    {
+      natural: detailsWidth,
+      min: Math.min(detailsWidth, Math.max(head[4]!.length, 12)),
+      comfortable: Math.min(detailsWidth, 24),
+      shrinkOrder: 1,
+    },
+  ];
+  // Fixed columns never shrink below their content.
+  specs[1]!.min = specs[1]!.natural;
+  specs[2]!.min = specs[2]!.natural;
+  let widths = fitColumns(specs, width);
+  // Too narrow for every column even at its minimum: leave the waterfall out.
+  const waterfall = tableWidth(widths) <= width;
+  if (!waterfall)
+    widths = fitColumns(
+      specs.filter((_, i) => i !== 3),
+      width,
+    );
+  const at = (i: number) => widths[waterfall || i < 3 ? i : i - 1]!;
   const table = new Table({
-    head: ["phase", "start", "duration", "waterfall", "details"],
+    head: waterfall ? head : head.filter((_, i) => i !== 3),
+    colWidths: widths.map((w) => w + 2),
     style: { head: options.color ? ["bold"] : [], border: options.color ? ["grey"] : [], compact: true },
     // No rules between rows: a timeline reads top to bottom.
     chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
   });
-  for (const p of rows) {
-    // A lane runs beside the critical path: set apart, its bar in a lighter shade.
-    const label = p.onCriticalPath ? p.label : c.dim(`∥ ${p.label}`);
+  for (const [i, p] of rows.entries()) {
+    const r = cells[i]!;
+    const shade = (l: string) => (p.onCriticalPath ? l : c.dim(l));
+    const label = wrapText(r.label, at(0) - 2).map(shade);
     table.push([
-      statusMark(p, c) + " " + label,
-      formatOffset(p.start?.offsetMs ?? null),
-      duration(p),
-      bar(p, span, barWidth, c),
-      details(p),
+      [`${statusMark(p, c)} ${label[0] ?? ""}`, ...label.slice(1).map((l) => `  ${l}`)].join("\n"),
+      r.start,
+      r.duration,
+      ...(waterfall ? [bar(p, span, at(3), c)] : []),
+      wrapText(r.details, at(4), { breakAfter: [", "], maxLines: Number.isFinite(width) ? 3 : Infinity }).join("\n"),
     ]);
   }
+  const prose = (line: string) => wrapProse(line, width);
   const lines = [
-    `pod ${t.pod.namespace}/${t.pod.name}${t.pod.node ? ` on ${t.pod.node}` : ""}${t.pod.podIP ? `, IP ${t.pod.podIP}` : ""}`,
+    ...prose(`pod ${t.pod.namespace}/${t.pod.name}${t.pod.node ? ` on ${t.pod.node}` : ""}${t.pod.podIP ? `, IP ${t.pod.podIP}` : ""}`),
     table.toString(),
-    verdictLine(t, c),
-    ...t.verdict.causes.slice(0, 5).map((m) => `  cluster says: ${m}`),
+    ...wrapProse(verdictText(t), width).map((l) => (verdictOk(t) ? c.green(l) : c.red(l))),
+    ...t.verdict.causes.slice(0, 5).flatMap((m) => prose(`  cluster says: ${m}`)),
     ...(t.verdict.exit?.logTail
       ? [
           "  last log lines:",
@@ -52,12 +109,13 @@ export function renderTable(t: Timeline, options: TableOptions): string {
             .map((l) => `    ${l}`),
         ]
       : []),
-    ...(t.verdict.thresholds ?? []).map(
-      (v) => `  over threshold: ${v.phase} took ${formatDuration(v.actualMs)} > ${formatDuration(v.limitMs)}`,
+    ...(t.verdict.thresholds ?? []).flatMap((v) =>
+      prose(`  over threshold: ${v.phase} took ${formatDuration(v.actualMs)} > ${formatDuration(v.limitMs)}`),
     ),
-    ...nextLines(t, options.kept ?? false),
-    ...clockLines(t),
-    ...t.warnings.map((w) => c.yellow(`warning: ${w}`)),
+    // Commands wrap with backslashes: they still paste into a shell as one command.
+    ...nextLines(t, options.kept ?? false).flatMap((l) => wrapCommand(l, width)),
+    ...clockLines(t).flatMap(prose),
+    ...t.warnings.flatMap((w) => prose(`warning: ${w}`).map((l) => c.yellow(l))),
   ];
   return lines.join("\n") + "\n";
 }
@@ -96,10 +154,17 @@ function duration(p: Phase): string {
   }
   return formatDuration(p.durationMs);
 }
+
 export function verdictLine(t: Timeline, c = pc.createColors(false)): string {
-  const v = t.verdict;
-  if (succeeded(v.outcome) && !v.thresholds?.length) return c.green(`✓ ${v.summary}`);
-  return c.red(`✗ ${v.summary}`);
+  return verdictOk(t) ? c.green(verdictText(t)) : c.red(verdictText(t));
+}
+
+function verdictOk(t: Timeline): boolean {
+  return succeeded(t.verdict.outcome) && !t.verdict.thresholds?.length;
+}
+
+function verdictText(t: Timeline): string {
+  return `${verdictOk(t) ? "✓" : "✗"} ${t.verdict.summary}`;
 }
 
 function nextLines(t: Timeline, kept: boolean): string[] {

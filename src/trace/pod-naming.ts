@@ -39,7 +39,14 @@ export function nameSuffix(): string {
   return [...randomBytes(5)].map((b) => alphabet[b % alphabet.length]).join("");
 }
 
-export function nameRun(manifest: RawObject, flagNamespace: string | undefined, defaultNamespace: string, replicas = 1): NamedRun {
+/** `runId`: the run's id when the caller chose it (to label other objects of the run alike); a new one otherwise. */
+export function nameRun(
+  manifest: RawObject,
+  flagNamespace: string | undefined,
+  defaultNamespace: string,
+  replicas = 1,
+  runId = nameSuffix(),
+): NamedRun {
   const metadata = (manifest["metadata"] as RawObject | undefined) ?? {};
   const base = String(metadata["name"] ?? metadata["generateName"] ?? "podtrace").replace(/-+$/, "");
   const manifestNamespace = typeof metadata["namespace"] === "string" ? metadata["namespace"] : undefined;
@@ -50,7 +57,6 @@ export function nameRun(manifest: RawObject, flagNamespace: string | undefined, 
     );
   }
   const namespace = flagNamespace || manifestNamespace || defaultNamespace;
-  const runId = nameSuffix();
   // Leave room for the suffixes within the 63-character limit of Service names and labels.
   const name = `${base.slice(0, 40).replace(/-+$/, "")}-${runId}`;
   const kind = workloadKind(manifest);

@@ -9,6 +9,7 @@
 import { BadInputError, ClusterAccessError } from "../errors.ts";
 import { correlate } from "../core/correlate.ts";
 import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
+import { podsRefused } from "../core/rejection.ts";
 import { asArray, asRecord, indexObservations, str } from "../core/observed-run.ts";
 import type { CreateObservation, EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
 import { claimOf, podOf } from "../core/pod-set.ts";
@@ -34,6 +35,8 @@ export interface TraceOptions {
   /** Aborted on SIGINT/SIGTERM: the run ends as interrupted and still cleans up. */
   signal: AbortSignal;
   recorder?: RecordingWriter | undefined;
+  /** The run's id (the label value of everything the run creates); a new one when absent. */
+  runId?: string | undefined;
   /** Called with what is being waited on, for the spinner. */
   progress?: (text: string) => void;
   /** Called with diagnostics for -v: the watches' health (closed, stalled, reconnected). */
@@ -55,6 +58,8 @@ export interface TraceResult {
   /** What could not be cleaned up, for the user to remove by hand. */
   leftovers: string[];
   kept: boolean;
+  /** The API server's gitVersion, from /version. */
+  serverVersion: string | null;
 }
 
 /** How many create requests are in flight at once with --replicas. */
@@ -63,7 +68,7 @@ const CREATE_CONCURRENCY = 8;
 export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const { client } = options;
   const replicas = options.replicas ?? 1;
-  const named = nameRun(options.manifest, options.namespace, client.namespace, replicas);
+  const named = nameRun(options.manifest, options.namespace, client.namespace, replicas, options.runId);
   const { name, namespace, runId, controller, template } = named;
   // The pods of the run: known up front when podtrace creates them, learnt from the pod
   // watch (by the run's label) when a controller does.
@@ -271,7 +276,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       end = "failed";
       endDetail = `rejected: ${apiMessage(rejected)}`;
     } else {
-      ({ end, endDetail } = await waitForOutcome(options, named.expectedPods, streams, changedPods, () => changedPromise));
+      ({ end, endDetail } = await waitForOutcome(options, named.expectedPods, streams, changedPods, () => changedPromise, observations));
       await readBeforeDeletion(client, namespace, single ? name : null, streams, record);
     }
   } catch (err) {
@@ -295,6 +300,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     observations,
     leftovers,
     kept: options.keep,
+    serverVersion,
   };
 
   async function cleanup(): Promise<void> {
@@ -363,6 +369,7 @@ async function waitForOutcome(
   streams: ReadonlyMap<string, Observation[]>,
   changedPods: Set<string>,
   nextChange: () => Promise<void>,
+  observations: readonly Observation[],
 ): Promise<{ end: EndObservation["reason"]; endDetail: string }> {
   const deadline = clientNow() + options.timeoutMs;
   const aborted = new Promise<void>((resolve) => {
@@ -390,6 +397,12 @@ async function waitForOutcome(
     }
     changedPods.clear();
     if (ready.size >= expectedPods) return { end: "ready", endDetail: "" };
+    // A controller whose pods admission refuses makes none: its own events say so.
+    const refused =
+      streams.size === 0
+        ? podsRefused(indexObservations(observations).events, options.failFast.immediate ? 1 : options.failFast.repeats)
+        : null;
+    if (refused) return { end: "failed", endDetail: refused };
     const waitingFor = waiting.values().next().value ?? "the controller to create pods";
     options.progress?.(expectedPods > 1 ? `${ready.size}/${expectedPods} done, waiting for ${waitingFor}` : `waiting for ${waitingFor}`);
     if (options.signal.aborted) return { end: "interrupted", endDetail: "interrupted" };

@@ -1,9 +1,8 @@
 /**
  * Services that select the traced pod: their EndpointSlices are where the pod's
  * publication shows. Existing ones are found by matching selectors against the pod's
- * labels; --service creates one (a ClusterIP Service named like the pod).
+ * labels; --service creates one named like the pod.
  */
-import { BadInputError } from "../errors.ts";
 import { asArray, asRecord, str } from "../core/observed-run.ts";
 import type { RawObject } from "../core/observation.ts";
 import { RUN_LABEL } from "./pod-naming.ts";
@@ -15,7 +14,14 @@ export function selects(service: RawObject, podLabels: Record<string, unknown>):
   return entries.length > 0 && entries.every(([k, v]) => podLabels[k] === v);
 }
 
-/** A ClusterIP Service for the traced pod, exposing its container ports. */
+/**
+ * The Service --service creates for the traced pod: a ClusterIP Service exposing its
+ * container ports when it declares any (what clients of a real Service reach, through the
+ * EndpointSlices kube-proxy reads); a headless Service without ports when it declares none.
+ * A ClusterIP Service must have a port, but endpoint publication needs none: the
+ * EndpointSlice controller publishes a headless Service's pods (for DNS) with or without
+ * ports, so the endpoints phase is traced either way.
+ */
 export function serviceFor(pod: RawObject, name: string, runId: string): RawObject {
   const ports: RawObject[] = [];
   const seen = new Set<string>();
@@ -28,14 +34,13 @@ export function serviceFor(pod: RawObject, name: string, runId: string): RawObje
       ports.push({ name: `p${port}-${protocol.toLowerCase()}`, port, targetPort: port, protocol });
     }
   }
-  if (ports.length === 0) {
-    throw new BadInputError("--service needs a containerPort to expose", "add spec.containers[].ports[].containerPort to the manifest");
-  }
   const namespace = str(asRecord(pod["metadata"])["namespace"]);
   return {
     apiVersion: "v1",
     kind: "Service",
     metadata: { name, namespace, labels: { [RUN_LABEL]: runId } },
-    spec: { type: "ClusterIP", selector: { [RUN_LABEL]: runId }, ports },
+    spec: ports.length
+      ? { type: "ClusterIP", selector: { [RUN_LABEL]: runId }, ports }
+      : { type: "ClusterIP", clusterIP: "None", selector: { [RUN_LABEL]: runId } },
   };
 }

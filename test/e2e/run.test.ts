@@ -202,7 +202,7 @@ describe("podtrace run", () => {
     await writeFile(job, "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: x}\n");
     const notPod = await podtrace(["run", job]);
     expect(notPod.code).toBe(2);
-    expect(notPod.stderr).toContain("expected a v1 Pod, an apps/v1 Deployment or ReplicaSet, or a batch/v1 Job; found apps/v1 StatefulSet");
+    expect(notPod.stderr).toContain("expected a v1 Pod, an apps/v1 Deployment or ReplicaSet, or a batch/v1 Job; found StatefulSet x");
 
     const two = `/tmp/podtrace-two-${process.pid}.yaml`;
     await writeFile(
@@ -213,7 +213,7 @@ describe("podtrace run", () => {
     );
     const twoDocs = await podtrace(["run", two]);
     expect(twoDocs.code).toBe(2);
-    expect(twoDocs.stderr).toContain("found 2 documents");
+    expect(twoDocs.stderr).toContain("found 2 workloads (Pod one-container, Pod two-app-containers); podtrace traces one per run");
 
     const flag = await podtrace(["run", "examples/web.yaml", "--no-such-flag"]);
     expect(flag.code).toBe(2);

@@ -14,8 +14,10 @@ import { renderJunit } from "../../render/junit.ts";
 import { renderPodSetTable } from "../../render/pod-set.ts";
 import { renderTable, verdictLine } from "../../render/table.ts";
 import { ExitCode } from "../../errors.ts";
+import { describeRejection, refusedCreate } from "../../core/rejection.ts";
 
-export type OutputFormat = "table" | "json" | "junit";
+/** wide: the table with every detail on one line, whatever the terminal's width. */
+export type OutputFormat = "table" | "wide" | "json" | "junit";
 
 export type Traced = { kind: "pod"; timeline: Timeline } | { kind: "set"; set: PodSetTimeline };
 
@@ -36,6 +38,10 @@ export interface RenderOptions {
   kept: boolean;
   quiet: boolean;
   observations?: readonly Observation[] | undefined;
+  /** The width the table fits, in terminal cells (Infinity: no limit). */
+  width: number;
+  /** Which podtrace and which API server produced the run, for the JSON. */
+  versions?: { podtraceVersion: string; serverVersion: string | null } | undefined;
 }
 
 export function render(traced: Traced, format: OutputFormat, options: RenderOptions): string {
@@ -44,23 +50,27 @@ export function render(traced: Traced, format: OutputFormat, options: RenderOpti
     const { set } = traced;
     switch (format) {
       case "json":
-        return `${JSON.stringify(options.observations ? { ...set, observations: options.observations } : set, null, 2)}\n`;
+        return renderJson(set, options.observations, options.versions);
       case "junit":
         return renderJunit(set.pods);
       case "table":
+      case "wide":
         return options.quiet
           ? `${set.ready === set.replicas ? c.green("✓") : c.red("✗")} ${set.ready}/${set.replicas} pods done\n`
-          : renderPodSetTable(set, { color: options.color });
+          : renderPodSetTable(set, { color: options.color, width: format === "wide" ? Infinity : options.width });
     }
   }
   const t = traced.timeline;
   switch (format) {
     case "json":
-      return renderJson(t, options.observations);
+      return renderJson(t, options.observations, options.versions);
     case "junit":
       return renderJunit(t);
     case "table":
-      return options.quiet ? `${verdictLine(t, c)}\n` : renderTable(t, { color: options.color, kept: options.kept });
+    case "wide":
+      return options.quiet
+        ? `${verdictLine(t, c)}\n`
+        : renderTable(t, { color: options.color, kept: options.kept, width: format === "wide" ? Infinity : options.width });
   }
 }
 
@@ -79,12 +89,18 @@ function exitCodeForPod(t: Timeline, observations: readonly Observation[]): numb
   if (succeeded(v.outcome)) return v.thresholds?.length ? ExitCode.ThresholdExceeded : ExitCode.Ready;
   if (v.outcome === "interrupted") return ExitCode.Interrupted;
   if (v.outcome === "rejected") {
-    const create = observations.find((o) => o.kind === "create" && o.resource === "pods" && o.name === t.pod.name);
-    const status = create?.kind === "create" ? create.status : 0;
-    // Forbidden by RBAC is a matter of access; invalid fields, a missing namespace or an
-    // exhausted quota are matters of the input.
-    if ((status === 401 || status === 403) && !/quota/i.test(v.causes.join(" "))) return ExitCode.ClusterAccess;
-    return ExitCode.BadInput;
+    // The create request the verdict is about: the pod's, or the controller's.
+    const create = observations.find((o) => o.kind === "create" && o.resource !== "services" && o.status >= 300);
+    if (create?.kind !== "create") return ExitCode.BadInput;
+    // Forbidden by RBAC or unauthenticated is a matter of access, and so is a cluster that
+    // could not decide (a webhook it cannot call); a refusal by admission or validation
+    // (PodSecurity, LimitRange, quota, a policy or webhook, an invalid field) is the input's.
+    const { cause } = describeRejection(create.status, create.object, create.namespace);
+    return cause === "input" ? ExitCode.BadInput : ExitCode.ClusterAccess;
   }
+  // A controller whose pods admission refuses (FailedCreate: "Error creating: pods ... is
+  // forbidden: violates PodSecurity ...", maybe "(combined from similar events): " first):
+  // the spec again, though the controller itself was admitted.
+  if (v.phase === "controller" && v.causes.some((m) => refusedCreate(m) !== null)) return ExitCode.BadInput;
   return ExitCode.NotReady;
 }
