@@ -27,7 +27,7 @@ import { percentile } from "../src/core/pod-set.ts";
 import { containersInStartOrder } from "../src/core/pod-status.ts";
 import type { Boundary, Phase, Timeline } from "../src/core/timeline.ts";
 import { parseRecording } from "../src/trace/recording.ts";
-import { markSpans, spansSince, waitForSpans, type Span } from "../test/support/otel-spans.ts";
+import { markSpans, waitForSpans, type Span } from "../test/support/otel-spans.ts";
 import { podSpans } from "../test/support/pod-spans.ts";
 
 /** One boundary compared with its span. */
