@@ -10,12 +10,19 @@
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 NODE_MAJOR="${NODE_MAJOR:-24}"
+# kind without Docker (hack/kind.sh, hack/build-kind-node.sh). kind v0.33 is the last
+# release to run Kubernetes 1.34 on cgroup v1 without extra settings.
+KIND_VERSION="${KIND_VERSION:-v0.33.0}"
+COREDNS_VERSION="${COREDNS_VERSION:-v1.12.1}"
+DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"
 
 PODTRACE_CACHE="${PODTRACE_CACHE:-/var/cache/podtrace}"
 PODTRACE_STATE="${PODTRACE_STATE:-/var/lib/podtrace-cluster}"
 
 KUBE_BIN_DIR="${PODTRACE_CACHE}/kube-${KUBE_VERSION}/bin"
 ETCD_BIN_DIR="${PODTRACE_CACHE}/etcd-${ETCD_VERSION}/bin"
+KIND_BIN="${PODTRACE_CACHE}/kind-${KIND_VERSION}/bin/kind"
+COREDNS_BIN="${PODTRACE_CACHE}/coredns-${COREDNS_VERSION}/bin/coredns"
 NODE_PREFIX="${PODTRACE_CACHE}/node${NODE_MAJOR}"
 NODE_BIN_DIR="${NODE_PREFIX}/node_modules/.bin"
 
@@ -159,4 +166,20 @@ wait_for() {
 
 registry_serving() {
   curl -fsS --max-time 2 "http://${REGISTRY}/v2/" >/dev/null 2>&1
+}
+
+# The kind node image hack/build-kind-node.sh builds into podman's storage, named after the
+# Kubernetes version and a digest of everything that goes into it (versions, the build
+# script, hack/kind/), so that changing any of them builds a new image.
+kind_node_image() {
+  local digest
+  digest="$(
+    cd "${REPO_ROOT}"
+    {
+      echo "${KIND_VERSION} ${KUBE_VERSION} ${ETCD_VERSION} ${COREDNS_VERSION} ${DEBIAN_SUITE}"
+      find hack/build-kind-node.sh hack/images/pause.sh hack/images/make-rootfs.sh hack/kind -type f -print0 \
+        | sort -z | xargs -0 sha256sum
+    } | sha256sum | cut -c1-12
+  )"
+  echo "localhost/podtrace-kind-node:${KUBE_VERSION}-${digest}"
 }
