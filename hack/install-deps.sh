@@ -6,6 +6,10 @@
 #     (docker-registry) and the tools that build the test images without Docker
 #     (busybox-static, umoci, skopeo), plus openssl, jq and curl for the scripts;
 #   - Node.js 24 from the npm registry when the machine's Node is older than 22.
+#
+#   hack/install-deps.sh            what the local cluster needs
+#   hack/install-deps.sh --podman   also podman and debootstrap, for kind without Docker
+#                                   (hack/kind.sh, hack/build-kind-node.sh)
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "${REPO_ROOT}"
@@ -15,6 +19,10 @@ DEBIAN_PACKAGES=(
   docker-registry skopeo umoci busybox-static
   openssl jq curl ca-certificates util-linux
 )
+PODMAN_PACKAGES=(podman netavark aardvark-dns debootstrap)
+if [[ "${1:-}" == --podman ]]; then
+  DEBIAN_PACKAGES+=("${PODMAN_PACKAGES[@]}")
+fi
 
 missing_packages() {
   local p
