@@ -50,7 +50,7 @@ build_debootstrap_rootfs() {
   log "debootstrap ${DEBIAN_SUITE} from ${DEBIAN_MIRROR}"
   debootstrap --variant=minbase --include="$(IFS=,; echo "${NODE_PACKAGES[*]}")" \
     "${DEBIAN_SUITE}" "${root}" "${DEBIAN_MIRROR}" >"${WORK}/debootstrap.log" 2>&1 \
-    || { tail -n 20 "${WORK}/debootstrap.log" >&2; die "debootstrap failed; see ${WORK}/debootstrap.log"; }
+    || { tail -n 20 "${WORK}/debootstrap.log" >&2; die "debootstrap failed (the end of its log is above)"; }
   # As kind's clean-install does: no package caches, documentation or logs in the image.
   rm -rf "${root}"/var/cache/apt/archives/*.deb "${root}"/var/lib/apt/lists/* "${root}"/var/log/* \
     "${root}"/usr/share/doc/* "${root}"/usr/share/man/* "${root}"/tmp/* "${root}"/var/tmp/*

@@ -293,10 +293,11 @@ podman_network() {
 }
 
 podman_cluster_running() {
-  local states
+  local all running
   kind_podman get clusters 2>/dev/null | grep -qx "${CLUSTER_NAME}" || return 1
-  states="$(podman ps -a --filter "label=${CLUSTER_LABEL}" --format '{{.State}}' | sort -u)"
-  [[ "${states}" == running ]]
+  all="$(podman ps -aq --filter "label=${CLUSTER_LABEL}" | wc -l)"
+  running="$(podman ps -q --filter "label=${CLUSTER_LABEL}" | wc -l)"
+  ((all > 0 && running == all))
 }
 
 podman_create_cluster() {
