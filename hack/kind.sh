@@ -342,21 +342,7 @@ podman_registry() {
   PID_DIR="${KIND_STATE}/pids" LOG_DIR="${KIND_STATE}/logs"
   if ! daemon_pid registry >/dev/null; then
     mkdir -p "${REGISTRY_STORAGE}/data"
-    cat >"${KIND_STATE}/registry.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: ${REGISTRY_STORAGE}/data
-  delete:
-    enabled: true
-http:
-  addr: ${gateway}:5000
-  secret: podtrace-kind-registry
-EOF
+    registry_config "${gateway}:5000" >"${KIND_STATE}/registry.yml"
     log "starting docker-registry on ${gateway}:5000 for the nodes"
     start_daemon registry docker-registry serve "${KIND_STATE}/registry.yml"
   fi

@@ -164,6 +164,27 @@ wait_for() {
   done
 }
 
+# registry_config ADDRESS: a docker-registry config serving the registry's storage on
+# ADDRESS: the local registry on loopback, and hack/kind.sh's for the kind nodes.
+registry_config() {
+  cat <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: ${REGISTRY_STORAGE}/data
+  delete:
+    enabled: true
+http:
+  addr: $1
+  # A fixed secret silences the warning about a generated one; it signs upload state only.
+  secret: podtrace-local-registry
+EOF
+}
+
 registry_serving() {
   curl -fsS --max-time 2 "http://${REGISTRY}/v2/" >/dev/null 2>&1
 }
