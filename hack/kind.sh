@@ -380,18 +380,30 @@ podman_up() {
 # The nodes' container IDs, recorded before they go: their cgroups must go with them.
 NODE_IDS=()
 
+# The /var volumes kind makes for the nodes: it labels each with the node's name.
+node_volumes() {
+  local volume
+  for volume in $(podman volume ls -q); do
+    podman volume inspect "${volume}" --format '{{range $k, $v := .Labels}}{{$k}} {{end}}' \
+      | grep -qE "(^| )${CLUSTER_NAME}-(control-plane|worker)[0-9]*( |$)" && echo "${volume}"
+  done
+  return 0
+}
+
 podman_delete_cluster() {
   local ids
   mapfile -t NODE_IDS < <(podman ps -aq --no-trunc --filter "label=${CLUSTER_LABEL}")
-  # What kind delete does, without waiting up to 10 s for each node's systemd to shut down:
-  # the cluster is thrown away, and a killed node leaves nothing more behind.
-  ((${#NODE_IDS[@]} == 0)) || podman rm --force --time 0 --volumes "${NODE_IDS[@]}" >/dev/null
+  # kind stops each node gracefully, which waits up to 10 s for its systemd to shut down.
+  # The cluster is thrown away: kill the nodes, and kind deletes them and their volumes at once.
+  ((${#NODE_IDS[@]} == 0)) || podman kill --signal KILL "${NODE_IDS[@]}" >/dev/null 2>&1 || true
   if [[ -x "${KIND_BIN}" ]]; then
     kind_podman delete cluster --name "${CLUSTER_NAME}" --kubeconfig "${KIND_KUBECONFIG}"
   fi
-  # The /var volumes kind creates for its nodes, should a create have stopped half-way.
-  mapfile -t ids < <(podman volume ls -q --filter "label=${CLUSTER_LABEL}")
-  ((${#ids[@]} == 0)) || podman volume rm -f "${ids[@]}" >/dev/null
+  # Whatever kind did not know of, say after a create that stopped half-way.
+  mapfile -t ids < <(podman ps -aq --filter "label=${CLUSTER_LABEL}")
+  ((${#ids[@]} == 0)) || podman rm --force --time 0 --volumes "${ids[@]}" >/dev/null
+  mapfile -t ids < <(node_volumes)
+  ((${#ids[@]} == 0)) || podman volume rm --force "${ids[@]}" >/dev/null
   # podman's parent cgroup, unless other containers still use it.
   rmdir /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true
 }
@@ -431,7 +443,7 @@ podman_verify() {
   local problems=() out
   out="$(podman ps -a --filter "label=${CLUSTER_LABEL}" --format '{{.Names}}')"
   [[ -z "${out}" ]] || problems+=("podman containers: ${out//$'\n'/ }")
-  out="$(podman volume ls -q --filter "label=${CLUSTER_LABEL}")"
+  out="$(node_volumes)"
   [[ -z "${out}" ]] || problems+=("podman volumes: ${out//$'\n'/ }")
   ! podman network exists "${KIND_NETWORK}" || problems+=("podman network ${KIND_NETWORK}")
   local id
