@@ -16,7 +16,7 @@
 # Without one (these machines: root lacks CAP_SYS_RESOURCE, which Docker needs) it uses
 # podman (KIND_EXPERIMENTAL_PROVIDER=podman), everything built here from the Go module
 # proxy and Debian packages and cached (hack/build-kind-node.sh):
-#   - the host: podman, its default subnet moved off the local cluster's ${POD_CIDR} and
+#   - the host: podman, its default subnet moved off the local cluster's 10.88.0.0/16 and
 #     container limits within this machine's hard limits (/etc/containers/containers.conf.d);
 #   - the nodes sit on an internal podman network (no route off it, no iptables rules on
 #     the host), and podman's DNS server for it resolves the node names and forwards
@@ -24,7 +24,7 @@
 #   - the kubeconfig points at the control-plane node's address on that network (an
 #     internal network has no port forward to 127.0.0.1);
 #   - the nodes pull the test images from a registry on the network's gateway address,
-#     serving the local registry's storage (${REGISTRY_STORAGE}).
+#     serving the local registry's storage (/var/cache/podtrace/registry).
 # Nothing is pulled from the internet: every other registry resolves to a closed port.
 #
 # Settings: KIND_PROVIDER (docker or podman; default docker when `docker info` works),
@@ -48,6 +48,7 @@ KIND_SERVICE_SUBNET=10.96.0.0/16
 
 provider() {
   if [[ -n "${KIND_PROVIDER:-}" ]]; then
+    [[ "${KIND_PROVIDER}" == docker || "${KIND_PROVIDER}" == podman ]] || die "KIND_PROVIDER must be docker or podman"
     echo "${KIND_PROVIDER}"
   elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then
     echo docker
@@ -486,8 +487,10 @@ podman_down() {
 }
 
 case "${1:-up}" in
-  up) "$(provider)_up" ;;
-  down) "$(provider)_down" ;;
+  up | down)
+    PROVIDER="$(provider)"
+    "${PROVIDER}_${1:-up}"
+    ;;
   config)
     [[ "${2:-docker}" == docker || "${2:-}" == podman ]] || die "usage: $0 config [docker|podman]"
     kind_config "${2:-docker}"

@@ -10,8 +10,9 @@
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 NODE_MAJOR="${NODE_MAJOR:-24}"
-# kind without Docker (hack/kind.sh, hack/build-kind-node.sh). kind v0.33 is the last
-# release to run Kubernetes 1.34 on cgroup v1 without extra settings.
+# kind without Docker (hack/kind.sh, hack/build-kind-node.sh). kind v0.33.0 still runs
+# on cgroup v1 hosts like these (with a deprecation warning); Kubernetes 1.35 and later
+# refuse cgroup v1 by default, so the node image stays at KUBE_VERSION.
 KIND_VERSION="${KIND_VERSION:-v0.33.0}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.12.1}"
 DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"
