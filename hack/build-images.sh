@@ -30,22 +30,7 @@ ensure_registry() {
   fi
   mkdir -p "${REGISTRY_STORAGE}/data"
   # Our own config rather than /etc/docker/registry: loopback only, our storage, no auth.
-  cat >"${REGISTRY_STORAGE}/config.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: ${REGISTRY_STORAGE}/data
-  delete:
-    enabled: true
-http:
-  addr: ${REGISTRY}
-  # A fixed secret silences the warning about a generated one; this registry is alone.
-  secret: podtrace-local-registry
-EOF
+  registry_config "${REGISTRY}" >"${REGISTRY_STORAGE}/config.yml"
   log "starting docker-registry on ${REGISTRY} (storage ${REGISTRY_STORAGE}/data)"
   start_daemon registry docker-registry serve "${REGISTRY_STORAGE}/config.yml"
   wait_for "registry" 30 registry_serving \

@@ -6,20 +6,27 @@
 # v0.0.0 and points them at ./staging with replace directives, which Go ignores in a
 # dependency. A small wrapper module therefore replaces each staging module with its
 # published v0.N.x release, generated from k8s.io/kubernetes' own go.mod.
+#
+#   hack/build-kube.sh                      the local cluster's components and etcd
+#   hack/build-kube.sh kubeadm kube-proxy   these as well (the kind node image needs them)
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 KUBE_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+# Every command the wrapper module can build; only the requested ones are built.
+ALL_KUBE_COMMANDS=("${KUBE_COMMANDS[@]}" kubeadm kube-proxy)
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 # Two cores: let the go command use both but keep the linker's memory use in check.
 export GOMAXPROCS="${GOMAXPROCS:-2}"
 
-kube_built() {
+# missing_commands CMD...: the commands not built yet.
+missing_commands() {
   local c
-  for c in "${KUBE_COMMANDS[@]}"; do [[ -x "${KUBE_BIN_DIR}/${c}" ]] || return 1; done
+  for c in "$@"; do [[ -x "${KUBE_BIN_DIR}/${c}" ]] || echo "${c}"; done
 }
 
+# build_kube CMD...: build these commands of Kubernetes ${KUBE_VERSION}.
 build_kube() {
   local work="${PODTRACE_CACHE}/build/kube-${KUBE_VERSION}"
   local staging_version="v0.${KUBE_VERSION#v1.}"
@@ -45,7 +52,7 @@ build_kube() {
     echo ")"
     echo
     echo "tool ("
-    for c in "${KUBE_COMMANDS[@]}"; do echo "	k8s.io/kubernetes/cmd/${c}"; done
+    for c in "${ALL_KUBE_COMMANDS[@]}"; do echo "	k8s.io/kubernetes/cmd/${c}"; done
     echo ")"
   } > go.mod
   rm -f go.sum
@@ -61,7 +68,7 @@ build_kube() {
     ldflags+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=${build_date}"
   done
   local c
-  for c in "${KUBE_COMMANDS[@]}"; do
+  for c in "$@"; do
     log "building ${c} ${KUBE_VERSION}"
     go build -trimpath -ldflags "${ldflags}" -o "${KUBE_BIN_DIR}/${c}.tmp" "k8s.io/kubernetes/cmd/${c}"
     mv "${KUBE_BIN_DIR}/${c}.tmp" "${KUBE_BIN_DIR}/${c}"
@@ -101,10 +108,15 @@ MOD
 
 main() {
   command -v go >/dev/null || die "Go is needed to build Kubernetes (expected at /usr/local/go/bin)"
-  if kube_built; then
+  local c missing
+  for c in "$@"; do
+    [[ " ${ALL_KUBE_COMMANDS[*]} " == *" ${c} "* ]] || die "unknown command ${c}; known: ${ALL_KUBE_COMMANDS[*]}"
+  done
+  mapfile -t missing < <(missing_commands "${KUBE_COMMANDS[@]}" "$@")
+  if ((${#missing[@]} == 0)); then
     log "Kubernetes ${KUBE_VERSION} already built in ${KUBE_BIN_DIR}"
   else
-    build_kube
+    build_kube "${missing[@]}"
   fi
   if [[ -x "${ETCD_BIN_DIR}/etcd" ]]; then
     log "etcd ${ETCD_VERSION} already built in ${ETCD_BIN_DIR}"

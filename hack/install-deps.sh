@@ -7,6 +7,10 @@
 #     (busybox-static, umoci, skopeo), plus openssl, jq and curl for the scripts, and
 #     tmux, zsh and fish for the tests of the terminal table and the completion scripts;
 #   - Node.js 24 from the npm registry when the machine's Node is older than 22.
+#
+#   hack/install-deps.sh            what the local cluster needs
+#   hack/install-deps.sh --podman   also podman and debootstrap, for kind without Docker
+#                                   (hack/kind.sh, hack/build-kind-node.sh)
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "${REPO_ROOT}"
@@ -18,6 +22,10 @@ DEBIAN_PACKAGES=(
   # The tests: the table in a real terminal (tmux), the completion scripts (zsh, fish).
   tmux zsh fish
 )
+PODMAN_PACKAGES=(podman netavark aardvark-dns debootstrap)
+if [[ "${1:-}" == --podman ]]; then
+  DEBIAN_PACKAGES+=("${PODMAN_PACKAGES[@]}")
+fi
 
 missing_packages() {
   local p

@@ -167,14 +167,22 @@ rule_is_ours() {
 }
 
 # Chains the kubelet creates for itself. Ours to remove when no other kubelet or
-# kube-proxy runs on this machine.
+# kube-proxy runs on this host.
 KUBELET_CHAINS=(KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT KUBE-FIREWALL)
 
+# Another kubelet or kube-proxy in this host's network and mount namespaces, whose
+# iptables chains and files would be the same as ours. Those of kind's nodes (containers,
+# namespaces of their own) are visible in /proc but touch none of it.
 other_kubernetes_running() {
-  local p exe
+  local p exe net mnt
+  net="$(readlink /proc/self/ns/net)" mnt="$(readlink /proc/self/ns/mnt)"
   for p in /proc/[0-9]*; do
     exe="$(readlink "${p}/exe" 2>/dev/null || true)"
-    case "${exe##*/}" in kubelet | kube-proxy) return 0 ;; esac
+    case "${exe##*/}" in
+      kubelet | kube-proxy)
+        [[ "$(readlink "${p}/ns/net" 2>/dev/null)" == "${net}" && "$(readlink "${p}/ns/mnt" 2>/dev/null)" == "${mnt}" ]] && return 0
+        ;;
+    esac
   done
   return 1
 }

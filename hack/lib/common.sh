@@ -13,12 +13,20 @@ NODE_MAJOR="${NODE_MAJOR:-24}"
 # The OpenTelemetry collector (core components) and the confmap providers of the same release.
 OTELCOL_VERSION="${OTELCOL_VERSION:-v0.162.0}"
 OTELCOL_CONFMAP_VERSION="${OTELCOL_CONFMAP_VERSION:-v1.68.0}"
+# kind without Docker (hack/kind.sh, hack/build-kind-node.sh). kind v0.33.0 still runs
+# on cgroup v1 hosts like these (with a deprecation warning); Kubernetes 1.35 and later
+# refuse cgroup v1 by default, so the node image stays at KUBE_VERSION.
+KIND_VERSION="${KIND_VERSION:-v0.33.0}"
+COREDNS_VERSION="${COREDNS_VERSION:-v1.12.1}"
+DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"
 
 PODTRACE_CACHE="${PODTRACE_CACHE:-/var/cache/podtrace}"
 PODTRACE_STATE="${PODTRACE_STATE:-/var/lib/podtrace-cluster}"
 
 KUBE_BIN_DIR="${PODTRACE_CACHE}/kube-${KUBE_VERSION}/bin"
 ETCD_BIN_DIR="${PODTRACE_CACHE}/etcd-${ETCD_VERSION}/bin"
+KIND_BIN="${PODTRACE_CACHE}/kind-${KIND_VERSION}/bin/kind"
+COREDNS_BIN="${PODTRACE_CACHE}/coredns-${COREDNS_VERSION}/bin/coredns"
 NODE_PREFIX="${PODTRACE_CACHE}/node${NODE_MAJOR}"
 NODE_BIN_DIR="${NODE_PREFIX}/node_modules/.bin"
 OTELCOL_BIN_DIR="${PODTRACE_CACHE}/otelcol-${OTELCOL_VERSION}/bin"
@@ -209,6 +217,26 @@ wait_for() {
 
 # port_open HOST:PORT: something accepts TCP connections there.
 port_open() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+# registry_config ADDRESS: a docker-registry config serving the registry's storage on
+# ADDRESS: the local registry on loopback, and hack/kind.sh's for the kind nodes.
+registry_config() {
+  cat <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: ${REGISTRY_STORAGE}/data
+  delete:
+    enabled: true
+http:
+  addr: $1
+  # A fixed secret silences the warning about a generated one; it signs upload state only.
+  secret: podtrace-local-registry
+EOF
+}
 
 registry_serving() {
   curl -fsS --max-time 2 "http://${REGISTRY}/v2/" >/dev/null 2>&1
@@ -233,4 +261,18 @@ hack_tool() {
     mv "${dir}/${name}.tmp" "${dir}/${name}"
   fi
   echo "${dir}/${name}"
+# The kind node image hack/build-kind-node.sh builds into podman's storage, named after the
+# Kubernetes version and a digest of everything that goes into it (versions, the build
+# script, hack/kind/), so that changing any of them builds a new image.
+kind_node_image() {
+  local digest
+  digest="$(
+    cd "${REPO_ROOT}"
+    {
+      echo "${KIND_VERSION} ${KUBE_VERSION} ${ETCD_VERSION} ${COREDNS_VERSION} ${DEBIAN_SUITE}"
+      find hack/build-kind-node.sh hack/images/pause.sh hack/images/make-rootfs.sh hack/kind -type f -print0 \
+        | sort -z | xargs -0 sha256sum
+    } | sha256sum | cut -c1-12
+  )"
+  echo "localhost/podtrace-kind-node:${KUBE_VERSION}-${digest}"
 }

@@ -60,3 +60,24 @@ export async function leftovers(namespace: string): Promise<string[]> {
   const out = await kubectl("get", "pods,services", "-n", namespace, "-l", "podtrace.dev/run", "-o", "name");
   return out.split("\n").filter(Boolean);
 }
+
+interface NodeItem {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: { unschedulable?: boolean; taints?: { key: string; effect: string }[] };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+/**
+ * The nodes an ordinary pod can land on: Ready, not cordoned, no NoSchedule or NoExecute
+ * taint (kind's control-plane node has one). The scheduler's "N node(s) ..." counts in
+ * FailedScheduling are over these.
+ */
+export async function schedulableNodes(): Promise<string[]> {
+  const nodes = await kubectlJson<{ items: NodeItem[] }>("get", "nodes");
+  return nodes.items
+    .filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"))
+    .filter((n) => !n.spec?.unschedulable)
+    .filter((n) => !(n.spec?.taints ?? []).some((t) => t.effect === "NoSchedule" || t.effect === "NoExecute"))
+    .map((n) => n.metadata.name)
+    .sort();
+}

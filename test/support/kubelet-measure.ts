@@ -18,9 +18,12 @@ export interface StartupSeconds {
   total: number;
 }
 
-/** The two histograms' _sum from the kubelet's metrics text (Prometheus exposition format). */
+/**
+ * The two histograms' _sum from the kubelet's metrics text (Prometheus exposition format).
+ * They are vectors: a kubelet that has started no pod yet (a fresh node) has no series, 0.
+ */
 export function kubeletSums(metrics: string): StartupSeconds {
-  const sum = (name: string) => Number(new RegExp(`^${name}_sum(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(metrics)?.[1] ?? NaN);
+  const sum = (name: string) => Number(new RegExp(`^${name}_sum(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(metrics)?.[1] ?? 0);
   return { sli: sum("kubelet_pod_start_sli_duration_seconds"), total: sum("kubelet_pod_start_total_duration_seconds") };
 }
 
