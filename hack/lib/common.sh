@@ -217,6 +217,7 @@ wait_for() {
 
 # port_open HOST:PORT: something accepts TCP connections there.
 port_open() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+
 # registry_config ADDRESS: a docker-registry config serving the registry's storage on
 # ADDRESS: the local registry on loopback, and hack/kind.sh's for the kind nodes.
 registry_config() {
@@ -261,6 +262,8 @@ hack_tool() {
     mv "${dir}/${name}.tmp" "${dir}/${name}"
   fi
   echo "${dir}/${name}"
+}
+
 # The kind node image hack/build-kind-node.sh builds into podman's storage, named after the
 # Kubernetes version and a digest of everything that goes into it (versions, the build
 # script, hack/kind/), so that changing any of them builds a new image.
