@@ -6,7 +6,8 @@
  *
  * Times named `arrivedAt`, `sentAt`, `receivedAt` are the client's clock in epoch
  * milliseconds with sub-millisecond fraction, taken from a monotonic source
- * (performance.timeOrigin + performance.now()), so they never go backwards within a run.
+ * (src/kube/clock.ts: monotonic, anchored to the wall clock), so they never go backwards
+ * within a run.
  */
 
 /** A Kubernetes object as raw JSON. */

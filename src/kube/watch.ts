@@ -7,6 +7,7 @@
  * so a healthy stream shows life at least that often; silence beyond that plus a grace
  * period means the connection is dead (a half-open TCP connection, a stalled proxy).
  */
+import { clientNow } from "./clock.ts";
 import type { RawObject } from "../core/observation.ts";
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -49,7 +50,7 @@ export interface WatchOptions {
 }
 
 export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
-  const clock = options.clock ?? (() => performance.timeOrigin + performance.now());
+  const clock = options.clock ?? clientNow;
   const delay = options.delay ?? sleep;
   const serverTimeout = options.serverTimeoutSeconds ?? 60;
   const inactivityMs = options.inactivityMs ?? serverTimeout * 1000 + 15_000;
