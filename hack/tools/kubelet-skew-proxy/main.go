@@ -129,6 +129,17 @@ func walk(v any, offset time.Duration) any {
 		}
 	case []any:
 		for i := range x {
+			// A JSON patch operation names its field in its path: {"op": "replace",
+			// "path": "/status/startTime", "value": "..."}.
+			if op, ok := x[i].(map[string]any); ok {
+				path, _ := op["path"].(string)
+				if value, ok := op["value"].(string); ok && timeKeys[path[strings.LastIndex(path, "/")+1:]] {
+					if shifted, ok := shiftTime(value, offset); ok {
+						op["value"] = shifted
+					}
+					continue
+				}
+			}
 			x[i] = walk(x[i], offset)
 		}
 	}
