@@ -210,9 +210,14 @@ function urlPath(s: Span): string {
   }
 }
 
-function podCreate(index: SpanIndex, spans: readonly Span[], pod: PodRef): PodCreate | null {
+function podCreate(index: SpanIndex, spans: readonly Span[], pod: PodRef, firstSync: Span | undefined): PodCreate | null {
   const key = `/pods/${pod.namespace}/${pod.name}`;
-  const storage = spans.find((s) => s.service === "apiserver" && s.name === "Create etcd3" && s.attributes["key"] === key);
+  // A name can be reused: the last create before the kubelet first saw this pod.
+  const creates = spans
+    .filter((s) => s.service === "apiserver" && s.name === "Create etcd3" && s.attributes["key"] === key)
+    .filter((s) => !firstSync || s.endMs <= firstSync.startMs)
+    .sort(byStart);
+  const storage = creates.at(-1);
   if (!storage) return null;
   const request = index.serverRequest(storage.traceId);
   const handler = request?.spans.find((s) => s.name === "Create");
@@ -264,7 +269,7 @@ export function podSpans(spans: readonly Span[], pod: PodRef): PodSpans {
   statusWrites.sort((a, b) => byStart(a.client, b.client));
   eventWrites.sort((a, b) => byStart(a.client, b.client));
 
-  return { pod, syncs, cri, statusWrites, eventWrites, create: podCreate(index, spans, pod) };
+  return { pod, syncs, cri, statusWrites, eventWrites, create: podCreate(index, spans, pod, syncs[0]) };
 }
 
 /** What containerSteps needs of an Event: its name (which carries its creation time), reason and container. */
