@@ -220,12 +220,13 @@ registry_serving() {
 }
 
 # hack_tool NAME: the path of hack/tools/NAME (Go) built for this machine, building it first
-# when needed. Cached by a hash of the module's files and the tool's sources, so that
+# when needed. Cached by a hash of the module's files, the shared internal packages and the
+# tool's sources, so that
 # worktrees with different versions do not rebuild each other's.
 hack_tool() {
   local name="$1" tools="${REPO_ROOT}/hack/tools" hash dir
   [[ -d "${tools}/${name}" ]] || die "no hack/tools/${name}"
-  hash="$(cd "${tools}" && find "${name}" go.mod $([[ -f go.sum ]] && echo go.sum) -type f -print0 \
+  hash="$(cd "${tools}" && find "${name}" internal go.mod go.sum -type f -print0 2>/dev/null \
     | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)"
   dir="${PODTRACE_CACHE}/tools/${name}-${hash}"
   if [[ ! -x "${dir}/${name}" ]]; then

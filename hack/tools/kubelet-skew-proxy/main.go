@@ -33,7 +33,6 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -47,11 +46,9 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/signal"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -59,6 +56,8 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"podtrace.local/hack/tools/internal/serve"
 )
 
 // The stamps a kubelet writes with its own clock, by JSON key.
@@ -401,22 +400,9 @@ func main() {
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ReadHeaderTimeout: 30 * time.Second,
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		stop := make(chan os.Signal, 1)
-		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-		<-stop
-		// Watches never end by themselves: give requests in flight a moment, then close.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			srv.Close()
-		}
-	}()
 	log.Printf("kubelet-skew-proxy: %s -> %s as %s, kubelet stamps shifted by %v", *listen, up, identity.Subject, s.offset)
-	if err := srv.ListenAndServeTLS("", ""); !errors.Is(err, http.ErrServerClosed) {
+	// Watches never end by themselves: give requests in flight a moment, then close.
+	if err := serve.UntilSignalled(srv, func() error { return srv.ListenAndServeTLS("", "") }, 2*time.Second); err != nil {
 		log.Fatal(err)
 	}
-	<-done
 }
