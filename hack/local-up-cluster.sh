@@ -232,20 +232,6 @@ start_containerd() {
     "${PAUSE_IMAGE}" >/dev/null
 }
 
-start_etcd() {
-  mkdir -p "${PODTRACE_STATE}/etcd"
-  chmod 700 "${PODTRACE_STATE}/etcd"
-  # Loopback only; plain HTTP like upstream's local-up-cluster. --unsafe-no-fsync: the data
-  # lives as long as this throw-away cluster, and fsyncs make every API write slow.
-  start_daemon etcd etcd --name podtrace --data-dir "${PODTRACE_STATE}/etcd" \
-    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster podtrace=http://127.0.0.1:2380 --initial-cluster-state new \
-    --unsafe-no-fsync --log-level warn
-  wait_for etcd 30 curl -fsS --max-time 2 http://127.0.0.1:2379/health \
-    || die "etcd did not start; see ${LOG_DIR}/etcd.log"
-}
-
 # --- tracing ---------------------------------------------------------------------------
 
 tracing_on() { [[ "${PODTRACE_TRACING}" == 1 ]]; }
@@ -290,6 +276,20 @@ tracing_matches() {
 }
 
 # --- control plane ---------------------------------------------------------------------
+
+start_etcd() {
+  mkdir -p "${PODTRACE_STATE}/etcd"
+  chmod 700 "${PODTRACE_STATE}/etcd"
+  # Loopback only; plain HTTP like upstream's local-up-cluster. --unsafe-no-fsync: the data
+  # lives as long as this throw-away cluster, and fsyncs make every API write slow.
+  start_daemon etcd etcd --name podtrace --data-dir "${PODTRACE_STATE}/etcd" \
+    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster podtrace=http://127.0.0.1:2380 --initial-cluster-state new \
+    --unsafe-no-fsync --log-level warn
+  wait_for etcd 30 curl -fsS --max-time 2 http://127.0.0.1:2379/health \
+    || die "etcd did not start; see ${LOG_DIR}/etcd.log"
+}
 
 start_apiserver() {
   local tracing_flags
