@@ -31,6 +31,7 @@ stop_collector() {
 # hack/kubelet-skew.sh.
 stop_proxies() {
   stop_daemon api-delay-proxy
+  stop_daemon kubelet-skew-proxy
 }
 
 remove_pod_containers() {
@@ -62,7 +63,7 @@ leftover_pids() {
     exe="$(readlink "${p}/exe" 2>/dev/null || true)"
     case "${exe##*/}" in
       containerd-shim* | containerd | runc | etcd | kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | docker-registry \
-        | otelcol | otlp-sink)
+        | otelcol | otlp-sink | kubelet-skew-proxy)
         cmdline="$(tr '\0' ' ' <"${p}/cmdline" 2>/dev/null || true)"
         if [[ "${cmdline}" == *"${CONTAINERD_SOCK}"* || "${cmdline}" == *"${PODTRACE_STATE}"* \
           || "${cmdline}" == *"${PODTRACE_RUN}"* || "${cmdline}" == *"${REGISTRY_STORAGE}"* ]]; then

@@ -19,9 +19,7 @@ HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "${HACK_DIR}/lib/common.sh"
 cd "${REPO_ROOT}"
 
-PKI_DIR="${PODTRACE_STATE}/pki"
 CONFIG_DIR="${PODTRACE_STATE}/config"
-KUBECONFIG_DIR="${PODTRACE_STATE}/kubeconfigs"
 CNI_CONF_DIR="${CONFIG_DIR}/cni"
 REGISTRY_HOSTS_DIR="${CONFIG_DIR}/registry-hosts"
 KUBELET_ROOT="${PODTRACE_STATE}/kubelet"
@@ -69,29 +67,6 @@ setup_kernel() {
 }
 
 # --- certificates and kubeconfigs ------------------------------------------------------
-
-# new_key FILE: an ECDSA P-256 key; fast to make and accepted by every component.
-new_key() {
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null
-  chmod 600 "$1"
-}
-
-# new_cert NAME SUBJECT EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]: a key and a certificate
-# signed by the cluster CA, valid for a year.
-new_cert() {
-  local name="$1" subject="$2" usage="$3" sans="${4:-}"
-  new_key "${PKI_DIR}/${name}.key"
-  openssl req -new -key "${PKI_DIR}/${name}.key" -subj "${subject}" -out "${PKI_DIR}/${name}.csr"
-  {
-    echo "basicConstraints = critical, CA:FALSE"
-    echo "keyUsage = critical, digitalSignature, keyEncipherment"
-    echo "extendedKeyUsage = ${usage}"
-    [[ -z "${sans}" ]] || echo "subjectAltName = ${sans}"
-  } >"${PKI_DIR}/${name}.ext"
-  openssl x509 -req -in "${PKI_DIR}/${name}.csr" -CA "${PKI_DIR}/ca.crt" -CAkey "${PKI_DIR}/ca.key" \
-    -CAcreateserial -days 365 -extfile "${PKI_DIR}/${name}.ext" -out "${PKI_DIR}/${name}.crt" 2>/dev/null
-  rm -f "${PKI_DIR}/${name}.csr" "${PKI_DIR}/${name}.ext"
-}
 
 generate_pki() {
   mkdir -p "${PKI_DIR}"
@@ -257,20 +232,6 @@ start_containerd() {
     "${PAUSE_IMAGE}" >/dev/null
 }
 
-start_etcd() {
-  mkdir -p "${PODTRACE_STATE}/etcd"
-  chmod 700 "${PODTRACE_STATE}/etcd"
-  # Loopback only; plain HTTP like upstream's local-up-cluster. --unsafe-no-fsync: the data
-  # lives as long as this throw-away cluster, and fsyncs make every API write slow.
-  start_daemon etcd etcd --name podtrace --data-dir "${PODTRACE_STATE}/etcd" \
-    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster podtrace=http://127.0.0.1:2380 --initial-cluster-state new \
-    --unsafe-no-fsync --log-level warn
-  wait_for etcd 30 curl -fsS --max-time 2 http://127.0.0.1:2379/health \
-    || die "etcd did not start; see ${LOG_DIR}/etcd.log"
-}
-
 # --- tracing ---------------------------------------------------------------------------
 
 tracing_on() { [[ "${PODTRACE_TRACING}" == 1 ]]; }
@@ -315,6 +276,20 @@ tracing_matches() {
 }
 
 # --- control plane ---------------------------------------------------------------------
+
+start_etcd() {
+  mkdir -p "${PODTRACE_STATE}/etcd"
+  chmod 700 "${PODTRACE_STATE}/etcd"
+  # Loopback only; plain HTTP like upstream's local-up-cluster. --unsafe-no-fsync: the data
+  # lives as long as this throw-away cluster, and fsyncs make every API write slow.
+  start_daemon etcd etcd --name podtrace --data-dir "${PODTRACE_STATE}/etcd" \
+    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster podtrace=http://127.0.0.1:2380 --initial-cluster-state new \
+    --unsafe-no-fsync --log-level warn
+  wait_for etcd 30 curl -fsS --max-time 2 http://127.0.0.1:2379/health \
+    || die "etcd did not start; see ${LOG_DIR}/etcd.log"
+}
 
 start_apiserver() {
   local tracing_flags

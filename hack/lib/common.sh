@@ -51,6 +51,8 @@ NODE_NAME="${NODE_NAME:-podtrace-node}"
 APISERVER_PORT="${APISERVER_PORT:-6443}"
 # The apiserver with added latency (hack/api-latency.sh).
 API_DELAY_PORT="${API_DELAY_PORT:-6444}"
+# The kubelet's way to the apiserver when its clock is skewed (hack/kubelet-skew.sh).
+KUBELET_SKEW_PORT="${KUBELET_SKEW_PORT:-6445}"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -127,6 +129,9 @@ CONTAINERD_SOCK="${PODTRACE_RUN}/containerd/containerd.sock"
 PID_DIR="${PODTRACE_STATE}/pids"
 LOG_DIR="${PODTRACE_STATE}/logs"
 ADMIN_KUBECONFIG="${PODTRACE_STATE}/admin.kubeconfig"
+# The cluster's CA and every certificate it signed; the components' kubeconfigs.
+PKI_DIR="${PODTRACE_STATE}/pki"
+KUBECONFIG_DIR="${PODTRACE_STATE}/kubeconfigs"
 # Every span the collector received, one OTLP JSON line per export request.
 SPANS_FILE="${SPANS_FILE:-${PODTRACE_STATE}/otel/spans.jsonl}"
 # CNI network name: it appears in the comments of any iptables rule the plugins add,
@@ -215,6 +220,29 @@ wait_for() {
   done
 }
 
+# new_key FILE: an ECDSA P-256 key; fast to make and accepted by every component.
+new_key() {
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null
+  chmod 600 "$1"
+}
+
+# new_cert NAME SUBJECT EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]: a key and a certificate
+# signed by the cluster CA, valid for a year.
+new_cert() {
+  local name="$1" subject="$2" usage="$3" sans="${4:-}"
+  new_key "${PKI_DIR}/${name}.key"
+  openssl req -new -key "${PKI_DIR}/${name}.key" -subj "${subject}" -out "${PKI_DIR}/${name}.csr"
+  {
+    echo "basicConstraints = critical, CA:FALSE"
+    echo "keyUsage = critical, digitalSignature, keyEncipherment"
+    echo "extendedKeyUsage = ${usage}"
+    [[ -z "${sans}" ]] || echo "subjectAltName = ${sans}"
+  } >"${PKI_DIR}/${name}.ext"
+  openssl x509 -req -in "${PKI_DIR}/${name}.csr" -CA "${PKI_DIR}/ca.crt" -CAkey "${PKI_DIR}/ca.key" \
+    -CAcreateserial -days 365 -extfile "${PKI_DIR}/${name}.ext" -out "${PKI_DIR}/${name}.crt" 2>/dev/null
+  rm -f "${PKI_DIR}/${name}.csr" "${PKI_DIR}/${name}.ext"
+}
+
 # port_open HOST:PORT: something accepts TCP connections there.
 port_open() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 
@@ -244,12 +272,13 @@ registry_serving() {
 }
 
 # hack_tool NAME: the path of hack/tools/NAME (Go) built for this machine, building it first
-# when needed. Cached by a hash of the module's files and the tool's sources, so that
+# when needed. Cached by a hash of the module's files, the shared internal packages and the
+# tool's sources, so that
 # worktrees with different versions do not rebuild each other's.
 hack_tool() {
   local name="$1" tools="${REPO_ROOT}/hack/tools" hash dir
   [[ -d "${tools}/${name}" ]] || die "no hack/tools/${name}"
-  hash="$(cd "${tools}" && find "${name}" go.mod $([[ -f go.sum ]] && echo go.sum) -type f -print0 \
+  hash="$(cd "${tools}" && find "${name}" internal go.mod go.sum -type f -print0 2>/dev/null \
     | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)"
   dir="${PODTRACE_CACHE}/tools/${name}-${hash}"
   if [[ ! -x "${dir}/${name}" ]]; then

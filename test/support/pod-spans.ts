@@ -3,58 +3,65 @@
  * it), when it wrote the pod's status and its Events, and the apiserver's handling of the
  * pod's create request. The ground truth podtrace's boundaries are checked against.
  *
- * Which span marks which boundary (kubelet v1.34 source, pkg/kubelet; numbers from
- * test/fixtures/spans/startup-chain, a pod with an init container, a native sidecar, an
- * app container pulled with imagePullPolicy Always, an exec postStart hook sleeping 2 s
- * and a startupProbe, on the local cluster):
+ * Which span marks which boundary, from the kubelet's source (v1.34, pkg/kubelet), with
+ * figures (median, range) from 7 runs of test/fixtures/spans/startup-chain.yaml on the
+ * local cluster: an init container, a native sidecar, an app container pulled with
+ * imagePullPolicy Always, an exec postStart hook sleeping 2 s and a startupProbe.
  *
- * - syncPod (k8s.pod.uid, k8s.pod.name, k8s.namespace.name, k8s.pod.update_type
- *   create|sync|update) spans one run of Kubelet.SyncPod by the pod's worker. The first
- *   ("create") starts when the kubelet's pod worker picks the pod up after its watch saw it
- *   bound. SyncPod computes the API status from the runtime state *at its start* and hands
- *   it to the status manager, which writes it asynchronously (the PATCH below), then does
- *   the runtime work: so a container started in one sync is reported running only by a
- *   later sync, once the PLEG (relisting every 1 s) has seen it. The gaps between syncs are
- *   the kubelet's waits ("kubelet sync" in the issue): e.g. an init container's exit is
- *   acted on by the next sync, 0.4-1 s later. syncTerminatingPod / syncTerminatedPod follow
- *   at deletion.
- * - runtime.v1.RuntimeService/RunPodSandbox (child of the "create" syncPod): the sandbox
- *   and its CNI set-up, i.e. "sandbox + network". It starts after the volumes are mounted
- *   (WaitForAttachAndMount, inside syncPod before it; no span of its own) and ends when the
- *   pod IP exists; PodReadyToStartContainers becomes true in the next status write.
- * - runtime.v1.ImageService/PullImage: the pull itself. The Pulling event is made just
- *   before the image puller is asked (with the serial puller it may wait in its queue:
- *   the "including waiting" of the Pulled message), then PullImage, then an ImageStatus
- *   call for the size, then the Pulled event. So [Pulling, Pulled] contains PullImage plus
- *   one ImageStatus (measured: Pulling 0.4 ms before PullImage's start, Pulled 3 ms after
- *   its end). A present image (IfNotPresent) has no PullImage, only ImageStatus calls, and
- *   a Pulled "already present" event after them.
- * - runtime.v1.RuntimeService/CreateContainer: "create"; the Created event is made right
- *   after it ends (same instant to 0.1 ms).
- * - runtime.v1.RuntimeService/StartContainer: "start"; the Started event is made right
- *   after it ends.
- * - runtime.v1.RuntimeService/ExecSync as a child of syncPod, right after a StartContainer:
- *   an exec postStart hook, run synchronously (the sync, and every later container of the
- *   pod, waits for it). Its end is the hook's end. httpGet/sleep hooks have no span: the
- *   hook then ends where the syncPod span (or the next CRI call in it) goes on.
+ * - syncPod (attributes k8s.pod.uid, k8s.pod.name, k8s.namespace.name,
+ *   k8s.pod.update_type create|sync|update) is one run of Kubelet.SyncPod by the pod's
+ *   worker; the first ("create") starts when the worker picks up the bound pod (2.5 ms
+ *   after the scheduler made its Scheduled event, -8..113). SyncPod computes the pod's API
+ *   status from the runtime state *at its start*, hands it to the status manager (which
+ *   writes it asynchronously: the PATCH below), then does the runtime work. So a container
+ *   started in one sync is reported by a later one, once the PLEG (relisting every 1 s)
+ *   has seen it, and the gaps between syncs are the kubelet's waits ("kubelet sync"): the
+ *   app container's sync began 900 ms (838-912) after the native sidecar's StartContainer
+ *   ended. syncTerminatingPod / syncTerminatedPod follow at deletion.
+ * - Volumes have no span: the first syncPod waits in WaitForAttachAndMount before
+ *   RunPodSandbox, which started 307 ms (305-326) into it with only the service-account
+ *   token volume.
+ * - runtime.v1.RuntimeService/RunPodSandbox (in the "create" syncPod): the sandbox and its
+ *   CNI set-up, "sandbox + network", 180 ms (113-225). It ends when the pod IP exists;
+ *   PodReadyToStartContainers reaches the API with the next status write, 684 ms
+ *   (265-910) after it ended.
+ * - runtime.v1.ImageService/PullImage: the pull. The kubelet makes the Pulling event, asks
+ *   the (serial) image puller, which may queue it ("including waiting" in the Pulled
+ *   message), then PullImage, then ImageStatus for the size, then the Pulled event: so
+ *   [Pulling, Pulled] contains PullImage, which started 0.05 ms (0.03-0.84) after Pulling
+ *   and ended 0.6 ms (0.35-4.5) before Pulled. A present image (IfNotPresent) has no
+ *   PullImage, only ImageStatus calls, and a Pulled "already present" event after them.
+ * - runtime.v1.RuntimeService/CreateContainer: "create"; the Created event is made 0.11 ms
+ *   (0.03-0.27) after it ends. StartContainer: "start"; the Started event 0.07 ms
+ *   (0.05-0.42) after it ends.
+ * - runtime.v1.RuntimeService/ExecSync in a syncPod right after a StartContainer: an exec
+ *   postStart hook, run synchronously (the sync, and every later container of the pod,
+ *   waits for it): 2045 ms (2026-2988) for the 2 s sleep. Its end is the hook's end; the
+ *   status showing the container running was written 842 ms (762-880) later. httpGet and
+ *   sleep hooks have no span: the hook then ends where the sync's next CRI call begins, or
+ *   at the syncPod's end.
  * - Probes have no span tied to the pod: exec probes are root ExecSync spans without pod
  *   attributes (the prober runs outside any sync), httpGet and tcpSocket probes have none.
- *   A probe result that changes the status shows as a status write.
- * - The kubelet's API requests are otelhttp client spans ("HTTP PATCH" with http.url):
+ *   A probe result that changes the status (started, ready) shows as a status write.
+ * - The kubelet's API requests are otelhttp client spans ("HTTP PATCH", http.url):
  *   PATCH .../pods/NAME/status is each status write (after a GET of the pod), POST/PATCH
  *   .../events each Event write. The apiserver starts its own trace for them (the kubelet
- *   is not in system:masters) and links its span to the kubelet's.
- * - Events: client-go names each Event "<object name>.<hex UnixNano of its creation>", by
+ *   is not in system:masters) and links its span to the kubelet's; it received them 0.7 ms
+ *   after they were sent, and podtrace's pods watch delivered a write 2.7 ms (0.3-70)
+ *   after the apiserver stored it.
+ * - Events: client-go names each Event "<object name>.<hex UnixNano of its creation>" by
  *   the emitting process's clock, so the kubelet's Pulling/Pulled/Created/Started carry a
- *   nanosecond stamp in metadata.name (their timestamps are whole seconds);
- *   eventNameTimeMs reads it.
+ *   nanosecond stamp in metadata.name although their timestamps are whole seconds
+ *   (eventNameTimeMs). Not for runs through hack/kubelet-skew.sh, which shifts the names.
  * - The apiserver's create request: one trace with the otelhttp server span "POST
  *   /api/v1/namespaces/{:namespace}/pods" (attributes audit-id, user_agent.original,
  *   http.status_code), the handler span "Create" with the events "About to store object in
  *   database" (decoding done; mutating admission, defaulting and validating admission
- *   follow, with a "Call mutating webhook"/"Call validating webhook" span per webhook) and
+ *   follow, each webhook as a "Call mutating webhook"/"Call validating webhook" span) and
  *   "Write to database call succeeded", the storage span "Create etcd3" (key
  *   /pods/NAMESPACE/NAME; creationTimestamp is set just before it) and SerializeObject.
+ *   Admission (from that event to the storage span) took 2.9 ms (0.8-6.6) here. The
+ *   scheduler emits no spans in v1.34.
  */
 import type { Span } from "./otel-spans.ts";
 
@@ -203,9 +210,14 @@ function urlPath(s: Span): string {
   }
 }
 
-function podCreate(index: SpanIndex, spans: readonly Span[], pod: PodRef): PodCreate | null {
+function podCreate(index: SpanIndex, spans: readonly Span[], pod: PodRef, firstSync: Span | undefined): PodCreate | null {
   const key = `/pods/${pod.namespace}/${pod.name}`;
-  const storage = spans.find((s) => s.service === "apiserver" && s.name === "Create etcd3" && s.attributes["key"] === key);
+  // A name can be reused: the last create before the kubelet first saw this pod.
+  const creates = spans
+    .filter((s) => s.service === "apiserver" && s.name === "Create etcd3" && s.attributes["key"] === key)
+    .filter((s) => !firstSync || s.endMs <= firstSync.startMs)
+    .sort(byStart);
+  const storage = creates.at(-1);
   if (!storage) return null;
   const request = index.serverRequest(storage.traceId);
   const handler = request?.spans.find((s) => s.name === "Create");
@@ -257,7 +269,7 @@ export function podSpans(spans: readonly Span[], pod: PodRef): PodSpans {
   statusWrites.sort((a, b) => byStart(a.client, b.client));
   eventWrites.sort((a, b) => byStart(a.client, b.client));
 
-  return { pod, syncs, cri, statusWrites, eventWrites, create: podCreate(index, spans, pod) };
+  return { pod, syncs, cri, statusWrites, eventWrites, create: podCreate(index, spans, pod, syncs[0]) };
 }
 
 /** What containerSteps needs of an Event: its name (which carries its creation time), reason and container. */

@@ -18,9 +18,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,10 +26,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
+
+	"podtrace.local/hack/tools/internal/serve"
 )
 
 // Export requests larger than this are refused (the collector's own default limit for
@@ -159,22 +157,11 @@ func main() {
 		log.Fatal(err)
 	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		stop := make(chan os.Signal, 1)
-		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-		<-stop
-		// Finish the requests in flight: the collector flushes its queue when it stops first.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
 	log.Printf("otlp-sink: OTLP/HTTP JSON on %s, appending to %s", ln.Addr(), *out)
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	// Finish the requests in flight: the collector flushes its queue when it stops first.
+	if err := serve.UntilSignalled(srv, func() error { return srv.Serve(ln) }, 5*time.Second); err != nil {
 		log.Fatal(err)
 	}
-	<-done
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.file.Close(); err != nil {
