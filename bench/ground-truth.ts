@@ -5,18 +5,23 @@
  * boundary's are directly comparable.
  *
  * Which span marks which boundary (see test/support/pod-spans.ts for why):
- * - admission end: the pod's write to etcd ("Create etcd3" in the create request's trace);
+ * - admission end: the pod's write to etcd ("Create etcd3" in the create request's trace),
+ *   committed (its etcd transaction's end: watchers hear of it from then on; so for every
+ *   write below);
  * - scheduling end: the binding's write (the trace of the scheduler's POST .../binding);
  * - sandbox end: RunPodSandbox's end;
- * - a container's image pull end: the end of the last ImageStatus or PullImage call before
- *   its CreateContainer; create end: CreateContainer's end; start end: StartContainer's;
+ * - a container's image pull end: the end of the ImageStatus that follows its PullImage, or
+ *   of the one that found the image present; create end: CreateContainer's end; start
+ *   end: StartContainer's;
  * - an exec postStart hook's end: the ExecSync the sync made right after the start;
  * - kubelet sync end: the start of the pod sync that started the next container;
  * - status report, startup probe, readiness probe, readiness gates (Ready): the status
  *   write (the apiserver's etcd write of PATCH .../status) that the update showing the
  *   boundary came from: the last one before that update arrived;
  * - endpoints: the last EndpointSlice write before the update showing the publication.
- * Init containers' exits have no span (the runtime's exit is not traced): not compared.
+ * Init containers' exits have no span (the runtime's exit is not traced), nor has a
+ * sidecar's passing startup probe (the next container starts before the status says so):
+ * not compared.
  *
  * Per kind of boundary: the median and 95th percentile of |podtrace - span|, and how
  * often the span's instant is inside the window podtrace reported.
@@ -89,7 +94,8 @@ export function compare(run: TracedRun, spans: readonly Span[]): TruthSample[] {
   };
   const phase = (id: string): Phase | undefined => t.phases.find((p) => p.id === id && p.onCriticalPath);
 
-  add("admission end", phase("admission")?.end, ps.create?.storage?.endMs);
+  const commit = (storage: Span | null | undefined) => (storage ? committed(spans, storage) : null);
+  add("admission end", phase("admission")?.end, commit(ps.create?.storage));
   add("scheduling end", (phase("volume-binding") ?? phase("scheduling"))?.end, bindingWrite(spans, t.pod.namespace, t.pod.name));
   add("sandbox end", phase("sandbox")?.end, ps.cri.find((c) => c.method === "RunPodSandbox")?.span.endMs);
 
@@ -100,10 +106,17 @@ export function compare(run: TracedRun, spans: readonly Span[]): TruthSample[] {
     const create = creates[i];
     const start = starts[i];
     if (!create || !start) return;
-    const image = ps.cri
-      .filter((x) => (x.method === "ImageStatus" || x.method === "PullImage") && x.span.endMs <= create.span.startMs)
-      .at(-1);
-    add("image-pull end", phase(`image-pull:${c.name}`)?.end, image?.span.endMs);
+    // The image calls for this container: after the previous container's start (or the
+    // sandbox) and before its create. The Pulled event follows a pull's ImageStatus (for
+    // the size), or the one ImageStatus that found the image present; the ImageStatus
+    // calls after it (for the image's user, in making the container's config) are create's.
+    const after = i === 0 ? (ps.cri.find((x) => x.method === "RunPodSandbox")?.span.endMs ?? 0) : (starts[i - 1]?.span.endMs ?? 0);
+    const calls = ps.cri.filter(
+      (x) => (x.method === "ImageStatus" || x.method === "PullImage") && x.span.startMs >= after && x.span.endMs <= create.span.startMs,
+    );
+    const pull = calls.findIndex((x) => x.method === "PullImage");
+    const pulledAfter = pull >= 0 ? (calls.slice(pull + 1).find((x) => x.method === "ImageStatus") ?? calls[pull]) : calls[0];
+    add("image-pull end", phase(`image-pull:${c.name}`)?.end, pulledAfter?.span.endMs);
     add("container-create end", phase(`container-create:${c.name}`)?.end, create.span.endMs);
     add("container-start end", phase(`container-start:${c.name}`)?.end, start.span.endMs);
     // The sync that started this container: a kubelet sync before it ended when it began.
@@ -115,13 +128,16 @@ export function compare(run: TracedRun, spans: readonly Span[]): TruthSample[] {
   });
 
   // Status-borne boundaries: the status write whose update showed them.
-  const writes = ps.statusWrites.map((w) => w.server?.storage?.endMs).filter((x): x is number => x !== undefined);
+  const writes = ps.statusWrites.map((w) => commit(w.server?.storage)).filter((x): x is number => x !== null);
   const writeBefore = (b: Boundary | null | undefined) => {
     if (!b?.windowMs) return null;
     const latest = submit + b.windowMs[1];
     return writes.filter((w) => w <= latest).at(-1) ?? null;
   };
   for (const p of t.phases.filter((x) => x.onCriticalPath)) {
+    // A sidecar's passing startup probe makes the kubelet start the next container at once,
+    // before the status saying so is written: no span marks the probe's result itself.
+    if (p.kind === "startup-probe" && p.containerType === "sidecar") continue;
     if (["status-report", "startup-probe", "readiness", "readiness-gates"].includes(p.kind))
       add(`${p.kind} end`, p.end, writeBefore(p.end));
   }
@@ -134,6 +150,17 @@ export function compare(run: TracedRun, spans: readonly Span[]): TruthSample[] {
   return samples;
 }
 
+/**
+ * When a storage write was committed: the end of etcd's transaction inside it. Watchers
+ * hear of the change from then on, while the apiserver's storage span goes on decoding.
+ */
+function committed(spans: readonly Span[], storage: Span): number {
+  const txn = spans.find(
+    (s) => s.traceId === storage.traceId && s.name === "etcdserverpb.KV/Txn" && s.startMs >= storage.startMs && s.endMs <= storage.endMs,
+  );
+  return txn?.endMs ?? storage.endMs;
+}
+
 /** The etcd write of the pod's binding (the scheduler's POST .../pods/NAME/binding). */
 function bindingWrite(spans: readonly Span[], namespace: string, name: string): number | null {
   const request = spans.find(
@@ -143,7 +170,8 @@ function bindingWrite(spans: readonly Span[], namespace: string, name: string): 
       String(s.attributes["http.target"] ?? "").startsWith(`/api/v1/namespaces/${namespace}/pods/${name}/binding`),
   );
   if (!request) return null;
-  return spans.find((s) => s.traceId === request.traceId && s.name === "GuaranteedUpdate etcd3")?.endMs ?? null;
+  const storage = spans.find((s) => s.traceId === request.traceId && s.name === "GuaranteedUpdate etcd3");
+  return storage ? committed(spans, storage) : null;
 }
 
 /** The etcd writes of EndpointSlices in the namespace, in order. */
@@ -156,7 +184,7 @@ function endpointSliceWrites(spans: readonly Span[], namespace: string): number[
         String(s.attributes["key"] ?? "").includes(`/endpointslices/${namespace}/`),
     )
     .filter((s) => s.name.startsWith("Create") || s.name.startsWith("GuaranteedUpdate"))
-    .map((s) => s.endMs)
+    .map((s) => committed(spans, s))
     .sort((a, b) => a - b);
 }
 
