@@ -3,20 +3,36 @@
  * (so exec plugins, tokens, client certificates and kind's kubeconfigs all work), requests
  * go out raw. Raw JSON keeps what the typed models lose (eventTime's microseconds) and
  * the response headers (Date) that the clock estimate needs.
+ *
+ * One undici dispatcher (a connection pool) serves the whole run, so requests and watches
+ * reuse connections and the create request's latency is the request's own, not a TCP and
+ * TLS handshake's. It is built once from the kubeconfig's TLS settings and the proxy
+ * kubectl would use; credentials that can change (exec plugins, token files) are applied to
+ * every request as client-node applies them, and new client certificates (an exec plugin
+ * may rotate them) get a new pool.
  */
-import { HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
-import { fetch, type Response } from "undici";
+// The kubeconfig module alone: the package's index also loads the generated API, which
+// podtrace does not use (several hundred kB of start-up).
+import { KubeConfig } from "@kubernetes/client-node/dist/config.js";
+import type { RequestOptions } from "node:https";
+import type { ConnectionOptions } from "node:tls";
+import { Agent, ProxyAgent, Socks5ProxyAgent, type Dispatcher } from "undici";
 import { BadInputError, ClusterAccessError } from "../errors.ts";
 import type { RawObject } from "../core/observation.ts";
 import { clientNow } from "./clock.ts";
+import { proxyFor, type ProxyChoice, type ProxyEnv } from "./proxy.ts";
+import type { WatchTransport } from "./watch.ts";
 
 /** Shown by the API server as the field manager and in audit logs. */
 const USER_AGENT = "podtrace";
 
+/** How a run reaches its cluster; an options object so flags can be added without breaking callers. */
 export interface ClientOptions {
-  kubeconfig?: string;
-  context?: string;
-  namespace?: string;
+  kubeconfig?: string | undefined;
+  context?: string | undefined;
+  namespace?: string | undefined;
+  /** The environment the proxy variables are read from (HTTPS_PROXY, NO_PROXY, ...); process.env by default. */
+  env?: ProxyEnv | undefined;
 }
 
 export interface ApiResponse {
@@ -30,21 +46,50 @@ export interface ApiResponse {
   receivedAt: number;
 }
 
+/** A streaming response (a watch): the caller reads or discards the body. */
+export interface ApiStream {
+  status: number;
+  body: AsyncIterable<Uint8Array>;
+  text(): Promise<string>;
+}
+
+/**
+ * Idle connections are kept this long between requests: a run is quiet for seconds while
+ * the pod starts, then reads and deletes. Below the API server's own idle timeout (90 s),
+ * so the client, not the server, closes an idle connection.
+ */
+const KEEP_ALIVE_MS = 60_000;
+
 export class KubeClient {
   readonly server: string;
   readonly namespace: string;
   readonly contextName: string;
+  /** The proxy requests go through, as kubectl would choose it. */
+  readonly proxy: ProxyChoice;
 
   private readonly config: KubeConfig;
+  private readonly origin: string;
+  /** A server URL may carry a path (a cluster behind a gateway): requests go below it. */
+  private readonly pathPrefix: string;
+  private pool: { dispatcher: Dispatcher; tls: ConnectionOptions } | null = null;
 
-  private constructor(config: KubeConfig, namespace: string) {
+  private constructor(config: KubeConfig, namespace: string, env: ProxyEnv) {
     this.config = config;
     const cluster = config.getCurrentCluster();
     if (!cluster)
       throw new BadInputError("the kubeconfig has no current cluster", "pass --context, or set current-context in the kubeconfig");
     this.server = cluster.server.replace(/\/+$/, "");
+    let url: URL;
+    try {
+      url = new URL(this.server);
+    } catch (err) {
+      throw new BadInputError(`the kubeconfig's server "${cluster.server}" is not a URL`, "fix clusters[].cluster.server", { cause: err });
+    }
+    this.origin = url.origin;
+    this.pathPrefix = url.pathname.replace(/\/+$/, "");
     this.namespace = namespace;
     this.contextName = config.getCurrentContext();
+    this.proxy = proxyFor(this.server, cluster.proxyUrl, env);
   }
 
   static load(options: ClientOptions): KubeClient {
@@ -73,7 +118,7 @@ export class KubeClient {
       );
     }
     const contextNamespace = config.getContextObject(config.getCurrentContext())?.namespace;
-    return new KubeClient(config, options.namespace || contextNamespace || "default");
+    return new KubeClient(config, options.namespace || contextNamespace || "default", options.env ?? process.env);
   }
 
   /** One raw API request. Network failures become ClusterAccessError (exit 3). */
@@ -83,25 +128,29 @@ export class KubeClient {
     body?: unknown,
     signal?: AbortSignal,
   ): Promise<ApiResponse> {
-    const url = `${this.server}${path}`;
-    const ctx = new RequestContext(url, method as HttpMethod);
-    await this.config.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: "application/json", "User-Agent": USER_AGENT };
-    if (body !== undefined) headers["Content-Type"] = method === "PATCH" ? "application/merge-patch+json" : "application/json";
+    const { headers, dispatcher } = await this.prepare();
+    headers["accept"] = "application/json";
+    if (body !== undefined) headers["content-type"] = method === "PATCH" ? "application/merge-patch+json" : "application/json";
     const sentAt = clientNow();
-    let response: Response;
+    let status: number;
+    let date: string | null;
+    let text: string;
     try {
-      response = await fetch(url, {
+      const response = await dispatcher.request({
+        origin: this.origin,
+        path: `${this.pathPrefix}${path}`,
         method,
         headers,
         body: body === undefined ? null : JSON.stringify(body),
-        dispatcher: ctx.getDispatcher(),
         signal: signal ?? AbortSignal.timeout(30_000),
       });
+      status = response.statusCode;
+      const d = response.headers["date"];
+      date = typeof d === "string" ? d : null;
+      text = await response.body.text();
     } catch (err) {
       throw this.unreachable(err);
     }
-    const text = await response.text();
     const receivedAt = clientNow();
     let parsed: RawObject;
     try {
@@ -109,20 +158,31 @@ export class KubeClient {
     } catch {
       parsed = { message: text.slice(0, 500) };
     }
-    return { status: response.status, body: parsed, text, date: response.headers.get("date"), sentAt, receivedAt };
+    return { status, body: parsed, text, date, sentAt, receivedAt };
   }
 
   /** Open a streaming GET (a watch); the caller owns the body. */
-  async stream(path: string, signal: AbortSignal): Promise<Response> {
-    const url = `${this.server}${path}`;
-    const ctx = new RequestContext(url, "GET" as HttpMethod);
-    await this.config.applySecurityAuthentication(ctx);
-    return fetch(url, {
+  async stream(path: string, signal: AbortSignal): Promise<ApiStream> {
+    const { headers, dispatcher } = await this.prepare();
+    headers["accept"] = "application/json";
+    const response = await dispatcher.request({
+      origin: this.origin,
+      path: `${this.pathPrefix}${path}`,
       method: "GET",
-      headers: { ...ctx.getHeaders(), Accept: "application/json", "User-Agent": USER_AGENT },
-      dispatcher: ctx.getDispatcher(),
+      headers,
       signal,
+      // A watch may be quiet for long: the watch's own inactivity watchdog decides when
+      // silence means a dead connection.
+      bodyTimeout: 0,
     });
+    return { status: response.statusCode, body: response.body, text: () => response.body.text() };
+  }
+
+  /** Close the connections once the run is over. */
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.dispatcher.destroy().catch(() => undefined);
   }
 
   /** Fail with exit 3 and the API's own words when a response says access is denied. */
@@ -141,12 +201,88 @@ export class KubeClient {
 
   unreachable(err: unknown): ClusterAccessError {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const detail = cause?.code ?? cause?.message ?? (err as Error).message;
+    const own = err as { code?: string; message?: string };
+    const detail = cause?.code ?? cause?.message ?? own.code ?? own.message;
     return new ClusterAccessError(
-      `cannot reach the cluster at ${this.server} (context "${this.contextName}"): ${detail}`,
+      `cannot reach the cluster at ${this.server} (context "${this.contextName}")${this.proxy.url ? ` through proxy ${redact(this.proxy.url)} (${this.proxy.from})` : ""}: ${detail}`,
       "is the cluster running? try: kubectl cluster-info",
       { cause: err },
     );
+  }
+
+  /**
+   * The headers and TLS settings for one request, as client-node derives them from the
+   * kubeconfig (applyToHTTPSOptions: the same reading applySecurityAuthentication does,
+   * without building a new dispatcher each time); the pool is reused while the TLS
+   * settings stay the same.
+   */
+  private async prepare(): Promise<{ headers: Record<string, string>; dispatcher: Dispatcher }> {
+    const options: RequestOptions = {};
+    let failure: unknown = null;
+    try {
+      await this.config.applyToHTTPSOptions(options);
+    } catch (err) {
+      failure = err;
+    }
+    if (failure !== null) {
+      throw new ClusterAccessError(
+        `cannot get credentials for context "${this.contextName}": ${(failure as Error).message}`,
+        "check the kubeconfig's user (its exec plugin, token file or certificates)",
+        { cause: failure },
+      );
+    }
+    const headers: Record<string, string> = { "user-agent": USER_AGENT };
+    for (const [k, v] of Object.entries(options.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = String(v);
+    if (options.auth) headers["authorization"] = `Basic ${Buffer.from(options.auth).toString("base64")}`;
+    const tls: ConnectionOptions = {};
+    for (const key of ["ca", "cert", "key", "pfx", "passphrase", "rejectUnauthorized", "servername"] as const) {
+      if (options[key] !== undefined) (tls as Record<string, unknown>)[key] = options[key];
+    }
+    if (!this.pool || !sameTls(this.pool.tls, tls)) {
+      // Finish what the old pool carries (watches end at their server timeout and resume
+      // on the new one).
+      void this.pool?.dispatcher.close().catch(() => undefined);
+      this.pool = { dispatcher: this.createDispatcher(tls), tls };
+    }
+    return { headers, dispatcher: this.pool.dispatcher };
+  }
+
+  private createDispatcher(tls: ConnectionOptions): Dispatcher {
+    const pool = { keepAliveTimeout: KEEP_ALIVE_MS, keepAliveMaxTimeout: KEEP_ALIVE_MS };
+    // TCP keep-alive probes after 30 s idle, as client-go and client-node do.
+    const connect = { ...tls, keepAlive: true, keepAliveInitialDelay: 30_000 };
+    const proxy = this.proxy.url;
+    if (!proxy) return new Agent({ ...pool, connect });
+    const scheme = new URL(proxy).protocol;
+    if (scheme === "socks5:" || scheme === "socks:") return new Socks5ProxyAgent(proxy, { ...pool, requestTls: connect });
+    if (scheme === "http:" || scheme === "https:") return new ProxyAgent({ ...pool, uri: proxy, requestTls: connect });
+    throw new BadInputError(
+      `proxy ${redact(proxy)} (${this.proxy.from}): unsupported scheme ${scheme}`,
+      "use an http, https or socks5 proxy URL",
+    );
+  }
+}
+
+function sameTls(a: ConnectionOptions, b: ConnectionOptions): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof ConnectionOptions>;
+  for (const k of keys) {
+    const x = a[k];
+    const y = b[k];
+    if (Buffer.isBuffer(x) && Buffer.isBuffer(y)) {
+      if (!x.equals(y)) return false;
+    } else if (x !== y) return false;
+  }
+  return true;
+}
+
+/** A proxy URL without its password, for messages. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url;
   }
 }
 
@@ -156,15 +292,12 @@ export function apiMessage(r: ApiResponse): string {
 }
 
 /** The watch transport over this client. */
-export function watchTransport(client: KubeClient): import("./watch.ts").WatchTransport {
+export function watchTransport(client: KubeClient): WatchTransport {
   return {
     list: async (path, signal) => {
       const r = await client.request("GET", path, undefined, signal);
       return { status: r.status, body: r.body };
     },
-    open: async (path, signal) => {
-      const r = await client.stream(path, signal);
-      return { status: r.status, body: r.body as ReadableStream<Uint8Array> | null, text: () => r.text() };
-    },
+    open: (path, signal) => client.stream(path, signal),
   };
 }

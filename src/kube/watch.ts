@@ -20,7 +20,7 @@ export type WatchItem =
 /** What a watch needs from the API client; small so reconnect logic is testable alone. */
 export interface WatchTransport {
   list(path: string, signal: AbortSignal): Promise<{ status: number; body: RawObject }>;
-  open(path: string, signal: AbortSignal): Promise<{ status: number; body: ReadableStream<Uint8Array> | null; text(): Promise<string> }>;
+  open(path: string, signal: AbortSignal): Promise<{ status: number; body: AsyncIterable<Uint8Array> | null; text(): Promise<string> }>;
 }
 
 export interface WatchOptions {
@@ -176,7 +176,7 @@ export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
 }
 
 /** Split a byte stream into lines, feeding the watchdog on every chunk. */
-async function* lines(body: ReadableStream<Uint8Array>, onChunk: () => void): AsyncGenerator<string> {
+async function* lines(body: AsyncIterable<Uint8Array>, onChunk: () => void): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buffered = "";
   for await (const chunk of body) {
