@@ -37,12 +37,12 @@ export interface WatchOptions {
   delay?: (ms: number, signal: AbortSignal) => Promise<void>;
   clock?: () => number;
   /**
-   * "resourceVersionOnly": the first list asks for one item and yields none, for a caller
-   * that knows nothing it cares about exists yet (its objects are created after the watch
-   * starts); a busy namespace's thousands of Events are then never fetched. Relists after
-   * 410 Gone are always full.
+   * Start from this resourceVersion instead of listing: for a caller that took it from a
+   * list made before anything it cares about existed (its objects are created after that
+   * list), so nothing is missed and a busy namespace's thousands of Events are never
+   * fetched. Relists after 410 Gone are full, as always.
    */
-  initialList?: "full" | "resourceVersionOnly";
+  resourceVersion?: string;
   /** Backoff bounds for failed connections. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -57,19 +57,15 @@ export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
   const maxBackoff = options.maxBackoffMs ?? 5_000;
   const { signal } = options;
   let backoff = minBackoff;
-  let resourceVersion: string | null = null;
-  let initial = true;
+  let resourceVersion: string | null = options.resourceVersion ?? null;
+  let initial = resourceVersion === null;
 
   while (!signal.aborted) {
     if (resourceVersion === null) {
       // List: the current state and the resourceVersion to watch from.
       let listed: { status: number; body: RawObject };
       try {
-        const rvOnly = initial && options.initialList === "resourceVersionOnly";
-        listed = await options.transport.list(
-          withQuery(options.path, { ...(options.params ?? {}), ...(rvOnly ? { limit: "1" } : {}) }),
-          signal,
-        );
+        listed = await options.transport.list(withQuery(options.path, options.params ?? {}), signal);
       } catch (err) {
         if (signal.aborted) return;
         yield { type: "status", status: "error", detail: `list failed: ${describe(err)}`, arrivedAt: clock() };
@@ -85,8 +81,7 @@ export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
       }
       const metadata = (listed.body["metadata"] ?? {}) as RawObject;
       resourceVersion = typeof metadata["resourceVersion"] === "string" ? metadata["resourceVersion"] : "";
-      const rvOnly = initial && options.initialList === "resourceVersionOnly";
-      const items = !rvOnly && Array.isArray(listed.body["items"]) ? (listed.body["items"] as RawObject[]) : [];
+      const items = Array.isArray(listed.body["items"]) ? (listed.body["items"] as RawObject[]) : [];
       yield { type: "sync", objects: items, arrivedAt: clock(), initial };
       initial = false;
     }

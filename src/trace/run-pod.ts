@@ -4,6 +4,12 @@
  * interrupted, then read what deletion would lose and clean up everything created. The
  * observed stream is the result; timelines are computed from it by the pure core.
  *
+ * The create request goes out as early as correctness allows: what it must wait for (each
+ * watch's resourceVersion, taken by a list before the create so nothing is missed; the
+ * server version; the Services that select the pod) is fetched at once, and the watches
+ * connect from those resourceVersions while the create is on its way. The run's result is
+ * returned as soon as its outcome is decided; cleanup goes on behind it (`finished`).
+ *
  * The number of watches is constant: one per kind of object, whatever the number of pods.
  */
 import { BadInputError, ClusterAccessError } from "../errors.ts";
@@ -12,10 +18,10 @@ import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
 import { asArray, asRecord, indexObservations, str } from "../core/observed-run.ts";
 import type { CreateObservation, EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
 import { podOf } from "../core/pod-set.ts";
-import { containerStatus, containersInStartOrder, lastSnapshot, restartCount, terminatedState } from "../core/pod-status.ts";
 import { apiMessage, KubeClient, watchTransport, type ApiResponse } from "../kube/client.ts";
-import { watch, type WatchItem } from "../kube/watch.ts";
+import { watch, withQuery, type WatchItem } from "../kube/watch.ts";
 import { clientNow } from "../kube/clock.ts";
+import { allPlaced, readBeforeDeletion } from "./final-read.ts";
 import { nameRun, RUN_LABEL, type NamedController } from "./pod-naming.ts";
 import type { RecordingWriter } from "./recording.ts";
 import { selects, serviceFor } from "./services.ts";
@@ -38,8 +44,13 @@ export interface TraceOptions {
   progress?: (text: string) => void;
   /** Called with diagnostics for -v: the watches' health (closed, stalled, reconnected). */
   debug?: ((text: string) => void) | undefined;
+  /** Called at the run's milestones with their time on the client clock (PODTRACE_TIMING). */
+  milestone?: ((name: Milestone, at: number) => void) | undefined;
   version: string;
 }
+
+/** The moments the benchmark times: the create request sent, the arrival that decided the outcome, the decision, cleanup done. */
+export type Milestone = "create-sent" | "outcome-arrived" | "decided" | "cleaned-up";
 
 export interface TraceResult {
   /** The run's name: the pod's, or the prefix of the pods' names with --replicas. */
@@ -51,10 +62,15 @@ export interface TraceResult {
   expectedPods: number;
   /** The controller the run created, if it traced a Deployment, ReplicaSet or Job. */
   controller: NamedController["kind"] | null;
+  /** The observed stream up to the run's end: what its timelines are made of. */
   observations: Observation[];
-  /** What could not be cleaned up, for the user to remove by hand. */
-  leftovers: string[];
   kept: boolean;
+  /**
+   * Settles when the run is over: the final read done (when it came after the verdict),
+   * everything created deleted (unless kept) and the watches closed. Its value is what
+   * could not be cleaned up, for the user to remove by hand. Never rejects.
+   */
+  finished: Promise<string[]>;
 }
 
 /** How many create requests are in flight at once with --replicas. */
@@ -70,16 +86,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const podNames = new Set(named.pods.map((p) => p.name));
   const single = named.pods.length === 1 && !controller;
   const ns = encodeURIComponent(namespace);
-  const serverVersion = await getServerVersion(client);
   const podLabels = asRecord(asRecord(template["metadata"])["labels"]);
-
-  // Services that already select the pods, plus the one --service creates.
-  const serviceList = await client.request("GET", `/api/v1/namespaces/${ns}/services`);
-  client.checkAccess(serviceList, `listing Services in namespace ${namespace}`);
-  const selecting = serviceList.status === 200 ? asArray(serviceList.body["items"]).filter((s) => selects(s, podLabels)) : [];
-  const serviceNames = selecting.map((s) => str(asRecord(s["metadata"])["name"]));
-  const ownService = options.service ? serviceFor(template, name, runId) : null;
-  if (ownService) serviceNames.push(name);
 
   const observations: Observation[] = [];
   // Each pod's own stream, kept as observations arrive, and which pods changed since the
@@ -91,6 +98,11 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   // Both Events APIs serve the same Event objects: the first copy of each version to
   // arrive is kept, later copies add nothing.
   const seenEvents = new Set<string>();
+  // Pods the pod watch saw deleted: cleanup waits on these rather than polling.
+  const deletedPods = new Set<string>();
+  let podDeleted: () => void = () => undefined;
+  let nextDeletion = new Promise<void>((r) => (podDeleted = r));
+  const gone = { has: (pod: string) => deletedPods.has(pod), next: () => nextDeletion };
   const record = (o: Observation) => {
     // With many pods the Events watch sees the whole namespace: keep only ours.
     const pod = podOf(o);
@@ -120,6 +132,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       if (seenEvents.has(key)) return;
       seenEvents.add(key);
     }
+    if (o.kind === "watch") o = { ...o, object: withoutManagedFields(o.object) };
     observations.push(o);
     if (o.kind === "watch-status") options.debug?.(`watch ${o.resource}: ${o.status}${o.detail ? ` (${o.detail})` : ""}`);
     for (const [podName, stream] of streams) {
@@ -130,37 +143,71 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     options.recorder?.write(o);
     changed();
     changedPromise = new Promise<void>((r) => (changed = r));
+    if (o.kind === "watch" && o.resource === "pods" && o.type === "DELETED" && pod !== null) {
+      deletedPods.add(pod);
+      podDeleted();
+      nextDeletion = new Promise<void>((r) => (podDeleted = r));
+    }
   };
-  options.recorder?.writeHeader({
-    format: "podtrace-recording/v1",
-    podtraceVersion: options.version,
-    recordedAt: new Date().toISOString(),
-    server: client.server,
-    serverVersion,
-    namespace,
-    pod: name,
-    replicas: named.expectedPods,
-    ...(controller ? { controller: controller.kind } : {}),
-    manifest: controller?.object ?? template,
-  });
+
+  // --- Before the create: everything it must wait for, at once. -------------------------
+  // One pod: server-side selectors keep the streams to that pod. Many: one stream per kind,
+  // filtered here, so the number of watches does not grow with the number of pods.
+  const watched: { resource: WatchedResource; path: string; params: Record<string, string>; required: boolean }[] = [
+    {
+      resource: "pods",
+      path: `/api/v1/namespaces/${ns}/pods`,
+      params: single ? { fieldSelector: `metadata.name=${name}` } : { labelSelector: `${RUN_LABEL}=${runId}` },
+      required: true,
+    },
+    {
+      resource: "events",
+      path: `/api/v1/namespaces/${ns}/events`,
+      params: single ? { fieldSelector: `involvedObject.name=${name}` } : {},
+      required: true,
+    },
+    {
+      // The newer Events API serves the same events: a second source, not a requirement.
+      resource: "events.k8s.io",
+      path: `/apis/events.k8s.io/v1/namespaces/${ns}/events`,
+      params: single ? { fieldSelector: `regarding.name=${name}` } : {},
+      required: false,
+    },
+  ];
+  const slicesPath = `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`;
+  const version = getServerVersion(client);
+  const services = client.request("GET", `/api/v1/namespaces/${ns}/services`);
+  const versions = watched.map((w) => listResourceVersion(client, w.path, w.params));
+  // Which Services select the pod is known only with the Services list: the EndpointSlices'
+  // resourceVersion is taken at the same time, unfiltered, and the watch filters from it.
+  const slicesVersion = listResourceVersion(client, slicesPath, {});
+  // Nothing is recorded before the recording's header, which names the server version.
+  const header = version.then((serverVersion) =>
+    options.recorder?.writeHeader({
+      format: "podtrace-recording/v1",
+      podtraceVersion: options.version,
+      recordedAt: new Date().toISOString(),
+      server: client.server,
+      serverVersion,
+      namespace,
+      pod: name,
+      replicas: named.expectedPods,
+      ...(controller ? { controller: controller.kind } : {}),
+      manifest: controller?.object ?? template,
+    }),
+  );
 
   const watches = new AbortController();
-  const connected: Promise<void>[] = [];
   const watchers: Promise<void>[] = [];
-  const startWatch = (resource: WatchedResource, path: string, params: Record<string, string>) => {
-    let markConnected: () => void = () => undefined;
-    connected.push(new Promise<void>((r) => (markConnected = r)));
-    // Nothing of this run exists yet: the first list is only for its resourceVersion.
-    const stream = watch({ transport: watchTransport(client), path, params, signal: watches.signal, initialList: "resourceVersionOnly" });
+  const startWatch = (resource: WatchedResource, path: string, params: Record<string, string>, resourceVersion: string) => {
+    const stream = watch({ transport: watchTransport(client), path, params, signal: watches.signal, resourceVersion });
     watchers.push(
       (async () => {
         for await (const item of stream) {
-          if (item.type === "status" && item.status === "connected") markConnected();
           if (item.type === "status" && item.status === "error" && /HTTP 400/.test(item.detail)) {
             // This cluster does not support the selector (or the API): the other Events
             // API still covers every event.
             record({ kind: "watch-status", resource, status: "error", arrivedAt: item.arrivedAt, detail: item.detail });
-            markConnected();
             return;
           }
           recordItem(record, resource, item);
@@ -168,30 +215,64 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       })(),
     );
   };
-  // One pod: server-side selectors keep the streams to that pod. Many: one stream per kind,
-  // filtered here, so the number of watches does not grow with the number of pods.
-  startWatch(
-    "pods",
-    `/api/v1/namespaces/${ns}/pods`,
-    single ? { fieldSelector: `metadata.name=${name}` } : { labelSelector: `${RUN_LABEL}=${runId}` },
-  );
-  startWatch("events", `/api/v1/namespaces/${ns}/events`, single ? { fieldSelector: `involvedObject.name=${name}` } : {});
-  startWatch("events.k8s.io", `/apis/events.k8s.io/v1/namespaces/${ns}/events`, single ? { fieldSelector: `regarding.name=${name}` } : {});
-  if (serviceNames.length) {
-    startWatch("endpointslices", `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
-      labelSelector: `kubernetes.io/service-name in (${serviceNames.join(",")})`,
-    });
+  // Each watch connects as soon as its own resourceVersion is known, without waiting for
+  // the others or for the create.
+  watched.forEach((w, i) => {
+    void Promise.all([versions[i]!, header]).then(
+      ([listed]) => {
+        if (listed.ok) startWatch(w.resource, w.path, w.params, listed.resourceVersion);
+        else if (!w.required && !watches.signal.aborted)
+          record({ kind: "watch-status", resource: w.resource, status: "error", arrivedAt: clientNow(), detail: listed.detail });
+      },
+      () => undefined,
+    );
+  });
+
+  let serviceNames: string[];
+  try {
+    const [, serviceList, ...listed] = await Promise.all([version, services, ...versions, header]);
+    client.checkAccess(serviceList, `listing Services in namespace ${namespace}`);
+    for (const [i, w] of watched.entries()) {
+      const l = listed[i]!;
+      if (l.ok || !w.required) continue;
+      if (l.response) client.checkAccess(l.response, `listing ${w.resource} in namespace ${namespace}`);
+      throw new ClusterAccessError(
+        `listing ${w.resource} in namespace ${namespace}: ${l.detail}`,
+        "is the cluster healthy? try: kubectl get --raw /readyz",
+      );
+    }
+    const selecting = serviceList.status === 200 ? asArray(serviceList.body["items"]).filter((s) => selects(s, podLabels)) : [];
+    serviceNames = selecting.map((s) => str(asRecord(s["metadata"])["name"]));
+  } catch (err) {
+    // Nothing exists yet: there is nothing to clean up, only the watches to stop.
+    watches.abort();
+    void slicesVersion.catch(() => undefined);
+    await Promise.allSettled(watchers);
+    throw err;
   }
-  // Watches start from their list's resourceVersion, so nothing is missed either way;
-  // waiting for the streams to be open keeps the first arrivals prompt.
-  await Promise.race([Promise.all(connected), delay(10_000)]);
 
   const leftovers: string[] = [];
   let podCreateSent = false;
   let serviceCreated = false;
   let end: EndObservation["reason"];
   let endDetail: string;
+  /** Whether the final read of Events is still to come (after the verdict). */
+  let readLater = false;
   try {
+    const ownService = options.service ? serviceFor(template, name, runId) : null;
+    if (ownService) serviceNames.push(name);
+    if (serviceNames.length) {
+      const params = { labelSelector: `kubernetes.io/service-name in (${serviceNames.join(",")})` };
+      const listed = await slicesVersion;
+      if (!listed.ok) {
+        if (listed.response) client.checkAccess(listed.response, `listing EndpointSlices in namespace ${namespace}`);
+        throw new ClusterAccessError(`listing EndpointSlices in namespace ${namespace}: ${listed.detail}`);
+      }
+      startWatch("endpointslices", slicesPath, params, listed.resourceVersion);
+    } else {
+      void slicesVersion.catch(() => undefined);
+    }
+
     if (ownService) {
       const r = await client.request("POST", `/api/v1/namespaces/${ns}/services`, ownService);
       record(createObservation("services", namespace, name, r));
@@ -207,9 +288,10 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     options.progress?.(controller ? `creating ${controller.kind} ${name}` : single ? "creating pod" : `creating ${replicas} pods`);
     // From here pods may exist even if a response never arrives: clean up by label.
     podCreateSent = true;
+    const onSent = (at: number) => options.milestone?.("create-sent", at);
     const rejected = controller
-      ? await createController(client, ns, namespace, name, controller, options.signal, record)
-      : await createPods(client, ns, namespace, named.pods, options.signal, record);
+      ? await createController(client, ns, namespace, name, controller, options.signal, record, onSent)
+      : await createPods(client, ns, namespace, named.pods, options.signal, record, onSent);
     if (rejected) {
       // Rejected: the verdict carries the API's words.
       if (rejected.status === 401) client.checkAccess(rejected, `creating pod ${name}`);
@@ -217,7 +299,11 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       endDetail = `rejected: ${apiMessage(rejected)}`;
     } else {
       ({ end, endDetail } = await waitForOutcome(options, named.expectedPods, streams, changedPods, () => changedPromise));
-      await readBeforeDeletion(client, namespace, single ? name : null, streams, record);
+      options.milestone?.("outcome-arrived", lastArrival(streams));
+      // A Ready verdict whose phases are all placed is printed first; any other needs what
+      // the final read may bring (a late event, a failed container's log tail).
+      readLater = end === "ready" && [...streams.values()].every((s) => allPlaced(s));
+      if (!readLater) await readBeforeDeletion(client, namespace, single ? name : null, streams, record);
     }
   } catch (err) {
     end = options.signal.aborted ? "interrupted" : "error";
@@ -229,7 +315,15 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     }
   }
   record({ kind: "end", arrivedAt: clientNow(), reason: end, ...(endDetail ? { detail: endDetail } : {}) });
-  await cleanup();
+  options.milestone?.("decided", clientNow());
+  const upToEnd = observations.slice();
+  const finished = (async () => {
+    // Recorded after the end, so a replay shows what was printed; the recording still has it.
+    if (readLater) await readBeforeDeletion(client, namespace, single ? name : null, streams, record).catch(() => undefined);
+    await cleanup();
+    options.milestone?.("cleaned-up", clientNow());
+    return leftovers;
+  })().catch((err: Error) => [...leftovers, `cleanup failed: ${err.message}`]);
   return {
     name,
     runId,
@@ -237,9 +331,9 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     pods: [...podNames],
     expectedPods: named.expectedPods,
     controller: controller?.kind ?? null,
-    observations,
-    leftovers,
+    observations: upToEnd,
     kept: options.keep,
+    finished,
   };
 
   async function cleanup(): Promise<void> {
@@ -248,14 +342,40 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
         options.progress?.("cleaning up");
         // The controller first, or it would make new pods as fast as they are deleted.
         if (podCreateSent && controller) await deleteController(client, namespace, name, runId, controller, leftovers);
-        if (podCreateSent) await deletePods(client, namespace, runId, leftovers);
-        if (serviceCreated) await deleteService(client, namespace, name, leftovers);
+        await Promise.all([
+          podCreateSent ? deletePods(client, namespace, runId, leftovers, gone) : null,
+          serviceCreated ? deleteService(client, namespace, name, leftovers) : null,
+        ]);
       }
     } finally {
       watches.abort();
       await Promise.allSettled(watchers);
     }
   }
+}
+
+/** The latest arrival in the pods' streams: what the outcome was decided on. */
+function lastArrival(streams: ReadonlyMap<string, readonly Observation[]>): number {
+  let latest = 0;
+  for (const stream of streams.values()) {
+    const o = stream.at(-1);
+    if (o && "arrivedAt" in o) latest = Math.max(latest, o.arrivedAt);
+    else if (o?.kind === "create") latest = Math.max(latest, o.receivedAt);
+  }
+  return latest;
+}
+
+type Listed = { ok: true; resourceVersion: string } | { ok: false; detail: string; response: ApiResponse | null };
+
+/**
+ * The collection's current resourceVersion, from a list of at most one item: a watch from
+ * it misses nothing created afterwards, and a busy namespace's thousands of Events are
+ * never fetched.
+ */
+async function listResourceVersion(client: KubeClient, path: string, params: Record<string, string>): Promise<Listed> {
+  const r = await client.request("GET", withQuery(path, { ...params, limit: "1" }));
+  if (r.status !== 200) return { ok: false, detail: `list failed: HTTP ${r.status} ${apiMessage(r)}`, response: r };
+  return { ok: true, resourceVersion: str(asRecord(r.body["metadata"])["resourceVersion"]) };
 }
 
 /** Create the pods, a few at a time; the first rejection stops the rest. */
@@ -266,18 +386,22 @@ async function createPods(
   pods: { name: string; pod: RawObject }[],
   signal: AbortSignal,
   record: (o: Observation) => void,
+  onSent: (at: number) => void,
 ): Promise<ApiResponse | null> {
   let rejected: ApiResponse | null = null;
   let next = 0;
+  let firstSent = Infinity;
   const worker = async () => {
     while (next < pods.length && !rejected && !signal.aborted) {
       const { name, pod } = pods[next++]!;
       const r = await client.request("POST", `/api/v1/namespaces/${ns}/pods`, pod, AbortSignal.any([signal, AbortSignal.timeout(30_000)]));
+      firstSent = Math.min(firstSent, r.sentAt);
       record(createObservation("pods", namespace, name, r));
       if (r.status >= 300) rejected ??= r;
     }
   };
   await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, pods.length) }, worker));
+  if (firstSent < Infinity) onSent(firstSent);
   if (signal.aborted) throw new Error("interrupted while creating pods");
   return rejected;
 }
@@ -291,6 +415,7 @@ async function createController(
   controller: NamedController,
   signal: AbortSignal,
   record: (o: Observation) => void,
+  onSent: (at: number) => void,
 ): Promise<ApiResponse | null> {
   const r = await client.request(
     "POST",
@@ -298,6 +423,7 @@ async function createController(
     controller.object,
     AbortSignal.any([signal, AbortSignal.timeout(30_000)]),
   );
+  onSent(r.sentAt);
   record(createObservation(controller.resource, namespace, name, r));
   return r.status >= 300 ? r : null;
 }
@@ -349,84 +475,58 @@ async function waitForOutcome(
   }
 }
 
-/**
- * Read what deletion would lose: every Event of the pods as stored now (a watch may not
- * have delivered the newest yet), and the log tail of containers that stopped.
- */
-async function readBeforeDeletion(
-  client: KubeClient,
-  namespace: string,
-  onlyPod: string | null,
-  streams: ReadonlyMap<string, Observation[]>,
-  record: (o: Observation) => void,
-): Promise<void> {
-  const ns = encodeURIComponent(namespace);
-  // One pod: a field selector. Many: the namespace's Events in pages (a busy namespace
-  // holds thousands), of which record() keeps those of our pods.
-  const query = onlyPod ? `fieldSelector=${encodeURIComponent(`involvedObject.name=${onlyPod}`)}` : "limit=500";
-  let page: string | undefined = "";
-  while (page !== undefined) {
-    const events: ApiResponse | null = await client
-      .request("GET", `/api/v1/namespaces/${ns}/events?${query}${page ? `&continue=${encodeURIComponent(page)}` : ""}`)
-      .catch(() => null);
-    if (events?.status !== 200) break;
-    const arrivedAt = clientNow();
-    for (const e of asArray(events.body["items"]))
-      record({ kind: "watch", resource: "events", type: "SYNC", arrivedAt, object: withoutManagedFields(e) });
-    page = str(asRecord(events.body["metadata"])["continue"]) || undefined;
-  }
-  for (const [name, stream] of streams) {
-    const pod = lastSnapshot(indexObservations(stream).pods)?.pod;
-    if (!pod) continue;
-    for (const c of containersInStartOrder(pod)) {
-      const status = containerStatus(pod, c);
-      const terminated = terminatedState(pod, c);
-      const restarted = restartCount(status) > 0;
-      const failedNow = typeof terminated["exitCode"] === "number" && terminated["exitCode"] !== 0;
-      if (!failedNow && !restarted) continue;
-      const previous = !failedNow && restarted;
-      const path = `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}/log?container=${encodeURIComponent(c.name)}&tailLines=20${previous ? "&previous=true" : ""}`;
-      const log = await client.request("GET", path).catch(() => null);
-      if (log?.status === 200) record({ kind: "log", arrivedAt: clientNow(), pod: name, container: c.name, previous, text: log.text });
-    }
-  }
+/** What the pod watch saw deleted, and the next deletion it will see. */
+interface Deletions {
+  has(pod: string): boolean;
+  next(): Promise<void>;
 }
 
 /**
  * Delete the run's pods (found by the run's label) and wait until they are gone; what
  * stays is reported, never hidden. Grace period 0: the pods are ours, created seconds
- * ago; waiting for a graceful stop would only make every run slower.
+ * ago; waiting for a graceful stop would only make every run slower. The pod watch says
+ * when they are gone (a list confirms it), so the wait ends when the API server removes
+ * the last pod, not at the next poll; polls only back it up.
  */
-async function deletePods(client: KubeClient, namespace: string, runId: string, leftovers: string[]): Promise<void> {
+async function deletePods(client: KubeClient, namespace: string, runId: string, leftovers: string[], gone: Deletions): Promise<void> {
   const ns = encodeURIComponent(namespace);
-  const selector = encodeURIComponent(`${RUN_LABEL}=${runId}`);
+  const list = `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(`${RUN_LABEL}=${runId}`)}`;
   const body = { kind: "DeleteOptions", apiVersion: "v1", gracePeriodSeconds: 0, propagationPolicy: "Background" };
   const failed = new Map<string, string>();
+  const asked = new Set<string>();
   const until = clientNow() + 30_000;
-  while (clientNow() < until) {
-    const names = await listNames(client, `/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`);
-    if (names?.length === 0) return;
+  let pause = 200;
+  let names = await listNames(client, list);
+  while (names?.length !== 0 && clientNow() < until) {
+    // Each pod is asked once; a failed request is asked again on the next round.
+    const toDelete = (names ?? []).filter((n) => !asked.has(n) || failed.has(n));
     let next = 0;
     const worker = async () => {
-      while (names && next < names.length) {
-        const name = names[next++]!;
+      while (next < toDelete.length) {
+        const name = toDelete[next++]!;
+        asked.add(name);
         const r = await client
           .request("DELETE", `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, body)
           .catch((err: Error) => err);
         if (r instanceof Error) failed.set(name, r.message);
         else if (r.status >= 300 && r.status !== 404) failed.set(name, apiMessage(r));
+        else failed.delete(name);
       }
     };
-    await Promise.all(Array.from({ length: CREATE_CONCURRENCY }, worker));
-    await delay(200);
+    await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, toDelete.length) }, worker));
+    const waitUntil = Math.min(clientNow() + pause, until);
+    if (names === null) await delay(waitUntil - clientNow());
+    while (names?.some((n) => !gone.has(n)) && clientNow() < waitUntil) {
+      await Promise.race([gone.next(), delay(waitUntil - clientNow())]);
+    }
+    pause = Math.min(pause * 2, 1000);
+    names = await listNames(client, list);
   }
-  const remaining = (await listNames(client, `/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`)) ?? ["(could not list)"];
+  if (names?.length === 0) return;
   for (const [name, why] of failed) leftovers.push(`pod ${namespace}/${name}: delete failed (${why})`);
-  if (remaining.length) {
-    leftovers.push(
-      `pods still present 30s after deletion: ${remaining.join(", ")}; remove them with: kubectl delete pods -n ${namespace} -l ${RUN_LABEL}=${runId}`,
-    );
-  }
+  leftovers.push(
+    `pods still present 30s after deletion: ${(names ?? ["(could not list)"]).join(", ")}; remove them with: kubectl delete pods -n ${namespace} -l ${RUN_LABEL}=${runId}`,
+  );
 }
 
 /** Delete the Deployment, ReplicaSet or Job, and a Deployment's ReplicaSets, so nothing makes new pods. */
@@ -483,11 +583,10 @@ async function waitUntilGone(client: KubeClient, listPath: string, labelSelector
 function recordItem(record: (o: Observation) => void, resource: WatchedResource, item: WatchItem): void {
   switch (item.type) {
     case "event":
-      record({ kind: "watch", resource, type: item.event, arrivedAt: item.arrivedAt, object: withoutManagedFields(item.object) });
+      record({ kind: "watch", resource, type: item.event, arrivedAt: item.arrivedAt, object: item.object });
       break;
     case "sync":
-      for (const object of item.objects)
-        record({ kind: "watch", resource, type: "SYNC", arrivedAt: item.arrivedAt, object: withoutManagedFields(object) });
+      for (const object of item.objects) record({ kind: "watch", resource, type: "SYNC", arrivedAt: item.arrivedAt, object });
       if (!item.initial)
         record({
           kind: "watch-status",

@@ -10,7 +10,6 @@ import { correlatePodSet, splitByPod, type PodSetTimeline } from "../../core/pod
 import { applyThresholds, type Threshold } from "../../core/thresholds.ts";
 import { succeeded, type Timeline } from "../../core/timeline.ts";
 import { renderJson } from "../../render/json.ts";
-import { renderJunit } from "../../render/junit.ts";
 import { renderPodSetTable } from "../../render/pod-set.ts";
 import { renderTable, verdictLine } from "../../render/table.ts";
 import { ExitCode } from "../../errors.ts";
@@ -38,7 +37,7 @@ export interface RenderOptions {
   observations?: readonly Observation[] | undefined;
 }
 
-export function render(traced: Traced, format: OutputFormat, options: RenderOptions): string {
+export async function render(traced: Traced, format: OutputFormat, options: RenderOptions): Promise<string> {
   const c = pc.createColors(options.color);
   if (traced.kind === "set") {
     const { set } = traced;
@@ -46,7 +45,7 @@ export function render(traced: Traced, format: OutputFormat, options: RenderOpti
       case "json":
         return `${JSON.stringify(options.observations ? { ...set, observations: options.observations } : set, null, 2)}\n`;
       case "junit":
-        return renderJunit(set.pods);
+        return (await junit()).renderJunit(set.pods);
       case "table":
         return options.quiet
           ? `${set.ready === set.replicas ? c.green("✓") : c.red("✗")} ${set.ready}/${set.replicas} pods done\n`
@@ -58,10 +57,15 @@ export function render(traced: Traced, format: OutputFormat, options: RenderOpti
     case "json":
       return renderJson(t, options.observations);
     case "junit":
-      return renderJunit(t);
+      return (await junit()).renderJunit(t);
     case "table":
       return options.quiet ? `${verdictLine(t, c)}\n` : renderTable(t, { color: options.color, kept: options.kept });
   }
+}
+
+/** The JUnit writer (and its XML library, the largest part of the output code) only for -o junit. */
+function junit(): Promise<typeof import("../../render/junit.ts")> {
+  return import("../../render/junit.ts");
 }
 
 export function exitCodeFor(traced: Traced, observations: readonly Observation[]): number {

@@ -18,7 +18,7 @@ export async function replay(options: ReplayOptions, io: IOStreams): Promise<num
   const recording = await readRecording(options.file);
   const traced = analyse(recording.observations, recording.header.replicas ?? 1, options.thresholds);
   io.stdout.write(
-    render(traced, options.output, {
+    await render(traced, options.output, {
       color: useColor(io, options.color),
       kept: true,
       quiet: options.quiet,
