@@ -97,17 +97,22 @@ export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
     const onAbort = () => stream.abort();
     signal.addEventListener("abort", onAbort, { once: true });
     let stalled = false;
-    let watchdog: NodeJS.Timeout | undefined;
+    // The watchdog looks at the time of the last chunk a few times per period rather than
+    // being re-armed for every chunk: a busy stream brings hundreds of chunks a second.
+    let lastChunkAt = clock();
     const feed = () => {
-      clearTimeout(watchdog);
-      watchdog = setTimeout(() => {
+      lastChunkAt = clock();
+    };
+    const watchdog = setInterval(
+      () => {
+        if (clock() - lastChunkAt < inactivityMs) return;
         stalled = true;
         stream.abort();
-      }, inactivityMs);
-      watchdog.unref?.();
-    };
+      },
+      Math.max(1, Math.floor(inactivityMs / 4)),
+    );
+    watchdog.unref?.();
     try {
-      feed();
       const response = await options.transport.open(withQuery(options.path, params), stream.signal);
       if (response.status === 410) {
         resourceVersion = null;
@@ -163,7 +168,7 @@ export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
       await delay(backoff, signal).catch(() => undefined);
       backoff = Math.min(backoff * 2, maxBackoff);
     } finally {
-      clearTimeout(watchdog);
+      clearInterval(watchdog);
       signal.removeEventListener("abort", onAbort);
       stream.abort();
     }
