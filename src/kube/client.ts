@@ -53,6 +53,9 @@ export interface ApiStream {
   text(): Promise<string>;
 }
 
+/** Lists as PartialObjectMetadataList: names and labels without specs and statuses (as kubectl's -o name asks). */
+export const METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+
 /**
  * Idle connections are kept this long between requests: a run is quiet for seconds while
  * the pod starts, then reads and deletes. Below the API server's own idle timeout (90 s),
@@ -121,15 +124,19 @@ export class KubeClient {
     return new KubeClient(config, options.namespace || contextNamespace || "default", options.env ?? process.env);
   }
 
-  /** One raw API request. Network failures become ClusterAccessError (exit 3). */
+  /**
+   * One raw API request. Network failures become ClusterAccessError (exit 3). `accept`
+   * may ask for less than the whole objects, e.g. METADATA_ONLY for a list.
+   */
   async request(
     method: "GET" | "POST" | "DELETE" | "PATCH" | "PUT",
     path: string,
     body?: unknown,
     signal?: AbortSignal,
+    accept = "application/json",
   ): Promise<ApiResponse> {
     const { headers, dispatcher } = await this.prepare();
-    headers["accept"] = "application/json";
+    headers["accept"] = accept;
     if (body !== undefined) headers["content-type"] = method === "PATCH" ? "application/merge-patch+json" : "application/json";
     const sentAt = clientNow();
     let status: number;

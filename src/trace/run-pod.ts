@@ -15,10 +15,12 @@
 import { BadInputError, ClusterAccessError } from "../errors.ts";
 import { correlate } from "../core/correlate.ts";
 import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
-import { asArray, asRecord, indexObservations, str } from "../core/observed-run.ts";
+import { asArray, asRecord, indexObservations, str, type ObservedRun } from "../core/observed-run.ts";
 import type { CreateObservation, EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
 import { podOf } from "../core/pod-set.ts";
-import { apiMessage, KubeClient, watchTransport, type ApiResponse } from "../kube/client.ts";
+import { condition, podPhase } from "../core/pod-status.ts";
+import type { Timeline } from "../core/timeline.ts";
+import { apiMessage, KubeClient, METADATA_ONLY, watchTransport, type ApiResponse } from "../kube/client.ts";
 import { watch, withQuery, type WatchItem } from "../kube/watch.ts";
 import { clientNow } from "../kube/clock.ts";
 import { allPlaced, readBeforeDeletion } from "./final-read.ts";
@@ -103,11 +105,13 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   let podDeleted: () => void = () => undefined;
   let nextDeletion = new Promise<void>((r) => (podDeleted = r));
   const gone = { has: (pod: string) => deletedPods.has(pod), next: () => nextDeletion };
+  /** Set once the run's end is recorded: what comes after goes to the recording only. */
+  let ended = false;
   const record = (o: Observation) => {
     // With many pods the Events watch sees the whole namespace: keep only ours.
     const pod = podOf(o);
     if (controller && pod !== null && !podNames.has(pod)) {
-      if (o.kind === "watch" && o.resource === "pods") {
+      if (o.kind === "watch" && o.resource === "pods" && !ended) {
         // A pod the controller created: its stream starts with everything shared so far,
         // and with its Events if any came before the pod itself.
         podNames.add(pod);
@@ -133,16 +137,24 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       seenEvents.add(key);
     }
     if (o.kind === "watch") o = { ...o, object: withoutManagedFields(o.object) };
-    observations.push(o);
     if (o.kind === "watch-status") options.debug?.(`watch ${o.resource}: ${o.status}${o.detail ? ` (${o.detail})` : ""}`);
-    for (const [podName, stream] of streams) {
-      if (pod !== null && pod !== podName) continue;
-      stream.push(o);
-      changedPods.add(podName);
-    }
     options.recorder?.write(o);
-    changed();
-    changedPromise = new Promise<void>((r) => (changed = r));
+    // After the end (cleanup, the final read when it comes after the verdict) nothing is
+    // correlated any more: the recording has it, memory need not.
+    if (!ended) {
+      observations.push(o);
+      if (pod === null) {
+        for (const [podName, stream] of streams) {
+          stream.push(o);
+          changedPods.add(podName);
+        }
+      } else if (streams.has(pod)) {
+        streams.get(pod)!.push(o);
+        changedPods.add(pod);
+      }
+      changed();
+      changedPromise = new Promise<void>((r) => (changed = r));
+    }
     if (o.kind === "watch" && o.resource === "pods" && o.type === "DELETED" && pod !== null) {
       deletedPods.add(pod);
       podDeleted();
@@ -310,13 +322,14 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     endDetail = (err as Error).message;
     if (!options.signal.aborted) {
       record({ kind: "end", arrivedAt: clientNow(), reason: end, detail: endDetail });
+      ended = true;
       await cleanup();
       throw err;
     }
   }
   record({ kind: "end", arrivedAt: clientNow(), reason: end, ...(endDetail ? { detail: endDetail } : {}) });
+  ended = true;
   options.milestone?.("decided", clientNow());
-  const upToEnd = observations.slice();
   const finished = (async () => {
     // Recorded after the end, so a replay shows what was printed; the recording still has it.
     if (readLater) await readBeforeDeletion(client, namespace, single ? name : null, streams, record).catch(() => undefined);
@@ -331,7 +344,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     pods: [...podNames],
     expectedPods: named.expectedPods,
     controller: controller?.kind ?? null,
-    observations: upToEnd,
+    observations,
     kept: options.keep,
     finished,
   };
@@ -373,7 +386,7 @@ type Listed = { ok: true; resourceVersion: string } | { ok: false; detail: strin
  * never fetched.
  */
 async function listResourceVersion(client: KubeClient, path: string, params: Record<string, string>): Promise<Listed> {
-  const r = await client.request("GET", withQuery(path, { ...params, limit: "1" }));
+  const r = await client.request("GET", withQuery(path, { ...params, limit: "1" }), undefined, undefined, METADATA_ONLY);
   if (r.status !== 200) return { ok: false, detail: `list failed: HTTP ${r.status} ${apiMessage(r)}`, response: r };
   return { ok: true, resourceVersion: str(asRecord(r.body["metadata"])["resourceVersion"]) };
 }
@@ -441,28 +454,40 @@ async function waitForOutcome(
     options.signal.addEventListener("abort", () => resolve(), { once: true });
   });
   const ready = new Set<string>();
-  /** What each pod not yet Ready waits for. */
-  const waiting = new Map<string, string>();
+  /** The pods not yet done, in the order they were first looked at. */
+  const waiting = new Set<string>();
   for (;;) {
+    /** What the pods correlated in this round wait for. */
+    const labels = new Map<string, string>();
     for (const pod of changedPods) {
       const stream = streams.get(pod);
       // A pod once Ready stays counted as Ready: it is not looked at again.
       if (!stream || ready.has(pod)) continue;
-      const t = correlate(stream);
-      // A Job's pod is done when it has completed; any other pod when it is Ready.
-      if (t.verdict.outcome === "ready" || t.verdict.outcome === "completed") {
-        ready.add(pod);
-        waiting.delete(pod);
-        continue;
+      const run = indexObservations(stream);
+      // Only a pod that has reported Ready, or has run to completion, can be done: with
+      // many pods the whole correlation runs for those alone, not at every change of each.
+      if (expectedPods === 1 || mayBeDone(run)) {
+        const t = correlate(stream);
+        // A Job's pod is done when it has completed; any other pod when it is Ready.
+        if (t.verdict.outcome === "ready" || t.verdict.outcome === "completed") {
+          ready.add(pod);
+          waiting.delete(pod);
+          continue;
+        }
+        labels.set(pod, waitingFor(t));
       }
-      const reason = failFastReason(indexObservations(stream), options.failFast);
+      waiting.add(pod);
+      const reason = failFastReason(run, options.failFast);
       if (reason) return { end: "failed", endDetail: expectedPods > 1 || streams.size > 1 ? `${pod}: ${reason}` : reason };
-      waiting.set(pod, t.phases.find((p) => p.status !== "done" && p.status !== "not-applicable")?.label ?? "startup");
     }
     changedPods.clear();
     if (ready.size >= expectedPods) return { end: "ready", endDetail: "" };
-    const waitingFor = waiting.values().next().value ?? "the controller to create pods";
-    options.progress?.(expectedPods > 1 ? `${ready.size}/${expectedPods} done, waiting for ${waitingFor}` : `waiting for ${waitingFor}`);
+    if (options.progress) {
+      const first = waiting.values().next().value;
+      const label =
+        first === undefined ? "the controller to create pods" : (labels.get(first) ?? waitingFor(correlate(streams.get(first)!)));
+      options.progress(expectedPods > 1 ? `${ready.size}/${expectedPods} done, waiting for ${label}` : `waiting for ${label}`);
+    }
     if (options.signal.aborted) return { end: "interrupted", endDetail: "interrupted" };
     const remaining = deadline - clientNow();
     if (remaining <= 0) return { end: "timeout", endDetail: `not Ready within ${Math.round(options.timeoutMs / 1000)}s` };
@@ -479,6 +504,18 @@ async function waitForOutcome(
 interface Deletions {
   has(pod: string): boolean;
   next(): Promise<void>;
+}
+
+/** The first phase a timeline still waits for, named for the progress line. */
+function waitingFor(t: Timeline): string {
+  return t.phases.find((p) => p.status !== "done" && p.status !== "not-applicable")?.label ?? "startup";
+}
+
+/** Whether any of the pod's snapshots showed it Ready or run to completion: the only pods that can be done. */
+function mayBeDone(run: ObservedRun): boolean {
+  return run.pods.some(
+    (s) => s.type !== "DELETED" && (str(condition(s.pod, "Ready")?.["status"]) === "True" || podPhase(s.pod) === "Succeeded"),
+  );
 }
 
 /**
@@ -573,7 +610,9 @@ async function waitUntilGone(client: KubeClient, listPath: string, labelSelector
   const until = clientNow() + 30_000;
   while (clientNow() < until) {
     // One item is enough to know whether any is left.
-    const r = await client.request("GET", `${listPath}?labelSelector=${selector}&limit=1`).catch(() => null);
+    const r = await client
+      .request("GET", `${listPath}?labelSelector=${selector}&limit=1`, undefined, undefined, METADATA_ONLY)
+      .catch(() => null);
     if (r?.status === 200 && asArray(r.body["items"]).length === 0) return [];
     await delay(200);
   }
@@ -637,7 +676,7 @@ async function getServerVersion(client: KubeClient): Promise<string | null> {
 
 /** The names of the objects a list returns, or null when the list failed. */
 async function listNames(client: KubeClient, path: string): Promise<string[] | null> {
-  const r = await client.request("GET", path).catch(() => null);
+  const r = await client.request("GET", path, undefined, undefined, METADATA_ONLY).catch(() => null);
   return r?.status === 200 ? asArray(r.body["items"]).map((o) => str(asRecord(o["metadata"])["name"])) : null;
 }
 
