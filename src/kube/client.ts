@@ -75,6 +75,7 @@ export class KubeClient {
   /** A server URL may carry a path (a cluster behind a gateway): requests go below it. */
   private readonly pathPrefix: string;
   private pool: { dispatcher: Dispatcher; tls: ConnectionOptions } | null = null;
+  private version: Promise<string | null> | undefined;
 
   private constructor(config: KubeConfig, namespace: string, env: ProxyEnv) {
     this.config = config;
@@ -183,6 +184,24 @@ export class KubeClient {
       bodyTimeout: 0,
     });
     return { status: response.statusCode, body: response.body, text: () => response.body.text() };
+  }
+
+  /**
+   * The server's version (gitVersion), read once: a run asks for it first thing, so the
+   * connection is set up while the rest of the run gets ready. Fails with exit 3 when the
+   * server does not answer as a Kubernetes API server.
+   */
+  serverVersion(): Promise<string | null> {
+    this.version ??= this.request("GET", "/version").then((r) => {
+      this.checkAccess(r, "reading the server version");
+      if (r.status !== 200)
+        throw new ClusterAccessError(
+          `the API server at ${this.server} answered /version with HTTP ${r.status}`,
+          "is this a Kubernetes API server? try: kubectl version",
+        );
+      return typeof r.body["gitVersion"] === "string" && r.body["gitVersion"] ? r.body["gitVersion"] : null;
+    });
+    return this.version;
   }
 
   /** Close the connections once the run is over. */

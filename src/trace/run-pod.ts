@@ -187,7 +187,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     },
   ];
   const slicesPath = `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`;
-  const version = getServerVersion(client);
+  const version = client.serverVersion();
   const services = client.request("GET", `/api/v1/namespaces/${ns}/services`);
   const versions = watched.map((w) => listResourceVersion(client, w.path, w.params));
   // Which Services select the pod is known only with the Services list: the EndpointSlices'
@@ -661,17 +661,6 @@ function createObservation(resource: CreateObservation["resource"], namespace: s
     status: r.status,
     object: withoutManagedFields(r.body),
   };
-}
-
-async function getServerVersion(client: KubeClient): Promise<string | null> {
-  const r = await client.request("GET", "/version");
-  client.checkAccess(r, "reading the server version");
-  if (r.status !== 200)
-    throw new ClusterAccessError(
-      `the API server at ${client.server} answered /version with HTTP ${r.status}`,
-      "is this a Kubernetes API server? try: kubectl version",
-    );
-  return str(r.body["gitVersion"]) || null;
 }
 
 /** The names of the objects a list returns, or null when the list failed. */

@@ -38,8 +38,18 @@ export interface RunOptions {
 
 export async function run(options: RunOptions, io: IOStreams): Promise<number> {
   const milestone = timing(io);
-  const manifest = await readManifest(options.file, io.stdin);
-  const client = KubeClient.load({ kubeconfig: options.kubeconfig, context: options.context, namespace: options.namespace, env: io.env });
+  const manifestRead = readManifest(options.file, io.stdin);
+  let client: KubeClient;
+  try {
+    client = KubeClient.load({ kubeconfig: options.kubeconfig, context: options.context, namespace: options.namespace, env: io.env });
+  } catch (err) {
+    // A bad manifest is reported first.
+    await manifestRead;
+    throw err;
+  }
+  // Connect while the manifest is parsed and the run set up; the run reads the answer.
+  client.serverVersion().catch(() => undefined);
+  const manifest = await manifestRead;
   if (options.verbose && client.proxy.url)
     io.stderr.write(`podtrace: connecting through proxy ${client.proxy.url} (${client.proxy.from})\n`);
   const recorder = options.record ? new RecordingWriter(options.record) : undefined;
