@@ -4,7 +4,8 @@
 #   - Debian packages: the container runtime (containerd, runc), CNI plugins, iptables and
 #     the tools the kubelet calls (conntrack, socat, iproute2), the local image registry
 #     (docker-registry) and the tools that build the test images without Docker
-#     (busybox-static, umoci, skopeo), plus openssl, jq and curl for the scripts;
+#     (busybox-static, umoci, skopeo), plus openssl, jq and curl for the scripts and GNU
+#     time for the benchmark's whole-process CPU and memory figures;
 #   - Node.js 24 from the npm registry when the machine's Node is older than 22.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -13,7 +14,7 @@ cd "${REPO_ROOT}"
 DEBIAN_PACKAGES=(
   containerd runc containernetworking-plugins iptables conntrack socat iproute2
   docker-registry skopeo umoci busybox-static
-  openssl jq curl ca-certificates util-linux
+  openssl jq curl ca-certificates util-linux time
 )
 
 missing_packages() {
