@@ -86,6 +86,8 @@ describe("request order", () => {
     expect(watches.map((q) => q.url.pathname).sort()).toEqual(
       [`/api/v1/namespaces/${ns}/events`, `/api/v1/namespaces/${ns}/pods`, `/apis/events.k8s.io/v1/namespaces/${ns}/events`].sort(),
     );
+    // It went over a connection an earlier request had opened: its latency has no handshake in it.
+    expect(create.earlierOnConnection).toBeGreaterThan(0);
     for (const w of watches) {
       expect(w.forwardedAt!).toBeGreaterThan(create.arrivedAt);
       // Each watch starts from a list's resourceVersion, taken before the create.

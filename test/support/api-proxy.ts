@@ -20,6 +20,8 @@ export interface ProxiedRequest {
   arrivedAt: number;
   /** performance.now() when it was forwarded (later than arrivedAt when held). */
   forwardedAt: number | null;
+  /** How many requests its connection carried before it: 0 for a new connection. */
+  earlierOnConnection: number;
 }
 
 export interface ApiProxy {
@@ -66,14 +68,18 @@ export async function startApiProxy(hold: (r: ProxiedRequest) => Promise<void> |
     req.pipe(out);
   };
 
+  const perConnection = new WeakMap<object, number>();
   const server = createServer((req, res) => {
     open.add(res);
     res.on("close", () => open.delete(res));
+    const earlier = perConnection.get(req.socket) ?? 0;
+    perConnection.set(req.socket, earlier + 1);
     const entry: ProxiedRequest = {
       method: req.method ?? "GET",
       url: new URL(req.url ?? "/", "http://proxy"),
       arrivedAt: performance.now(),
       forwardedAt: null,
+      earlierOnConnection: earlier,
     };
     requests.push(entry);
     const gate = hold(entry);
