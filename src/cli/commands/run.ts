@@ -54,8 +54,9 @@ export async function run(options: RunOptions, io: IOStreams): Promise<number> {
     io.stderr.write(`podtrace: connecting through proxy ${client.proxy.url} (${client.proxy.from})\n`);
   const recorder = options.record ? new RecordingWriter(options.record) : undefined;
   const status = await createStatus(io, options.quiet);
-  // What prints the result is loaded while the pod starts, not before the create request.
-  const output = import("./output.ts");
+  // What prints the result is loaded while the pod starts, once the create request is out.
+  let output: Promise<typeof import("./output.ts")> | undefined;
+  const loadOutput = () => (output ??= import("./output.ts"));
   let result: TraceResult;
   try {
     result = await tracePod({
@@ -71,7 +72,10 @@ export async function run(options: RunOptions, io: IOStreams): Promise<number> {
       recorder,
       progress: (text) => status.update(text),
       debug: options.verbose ? (text) => io.stderr.write(`podtrace: ${text}\n`) : undefined,
-      milestone,
+      milestone: (name, at) => {
+        if (name === "create-sent") void loadOutput();
+        milestone?.(name, at);
+      },
       version: options.version,
     });
   } catch (err) {
@@ -83,7 +87,7 @@ export async function run(options: RunOptions, io: IOStreams): Promise<number> {
   // The outcome is decided: print it now; the cleanup goes on meanwhile, and the exit code
   // waits for it.
   status.stop();
-  const { analyse, exitCodeFor, render } = await output;
+  const { analyse, exitCodeFor, render } = await loadOutput();
   const traced = analyse(result.observations, result.expectedPods, options.thresholds);
   const text = await render(traced, options.output, {
     color: useColor(io, options.color),
