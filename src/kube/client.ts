@@ -244,17 +244,13 @@ export class KubeClient {
    */
   private async prepare(): Promise<{ headers: Record<string, string>; dispatcher: Dispatcher }> {
     const options: RequestOptions = {};
-    let failure: unknown = null;
     try {
       await this.config.applyToHTTPSOptions(options);
     } catch (err) {
-      failure = err;
-    }
-    if (failure !== null) {
       throw new ClusterAccessError(
-        `cannot get credentials for context "${this.contextName}": ${(failure as Error).message}`,
+        `cannot get credentials for context "${this.contextName}": ${(err as Error).message}`,
         "check the kubeconfig's user (its exec plugin, token file or certificates)",
-        { cause: failure },
+        { cause: err },
       );
     }
     const headers: Record<string, string> = { "user-agent": USER_AGENT };

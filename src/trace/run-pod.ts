@@ -136,7 +136,10 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       if (seenEvents.has(key)) return;
       seenEvents.add(key);
     }
-    if (o.kind === "watch") o = { ...o, object: withoutManagedFields(o.object) };
+    if (o.kind === "watch") {
+      const object = withoutManagedFields(o.object);
+      if (object !== o.object) o = { ...o, object };
+    }
     if (o.kind === "watch-status") options.debug?.(`watch ${o.resource}: ${o.status}${o.detail ? ` (${o.detail})` : ""}`);
     options.recorder?.write(o);
     // After the end (cleanup, the final read when it comes after the verdict) nothing is

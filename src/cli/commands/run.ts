@@ -85,35 +85,41 @@ export async function run(options: RunOptions, io: IOStreams): Promise<number> {
     throw err;
   }
   // The outcome is decided: print it now; the cleanup goes on meanwhile, and the exit code
-  // waits for it.
+  // waits for it (also when printing fails: what was created is still deleted).
   status.stop();
-  const { analyse, exitCodeFor, render } = await loadOutput();
-  const traced = analyse(result.observations, result.expectedPods, options.thresholds);
-  const text = await render(traced, options.output, {
-    color: useColor(io, options.color),
-    kept: result.kept,
-    quiet: options.quiet,
-    observations: options.raw ? result.observations : undefined,
-  });
-  await new Promise<void>((resolve) => io.stdout.write(text, () => resolve()));
-  milestone?.("printed");
-  if (result.kept) {
-    const what = result.controller
-      ? `${result.controller} ${result.namespace}/${result.name} and its pods`
-      : result.pods.length === 1
-        ? `pod ${result.namespace}/${result.name}`
-        : `${result.pods.length} pods ${result.namespace}/${result.name}-*`;
-    const kinds = result.controller ? "deployment,replicaset,pod,service" : "pod,service";
-    io.stderr.write(
-      `podtrace: kept ${what}${options.service ? " and the Service" : ""} (--keep); delete with: kubectl delete ${kinds} -n ${result.namespace} -l ${RUN_LABEL}=${result.runId}\n`,
-    );
+  let code: number;
+  let leftovers: string[];
+  try {
+    const { analyse, exitCodeFor, render } = await loadOutput();
+    const traced = analyse(result.observations, result.expectedPods, options.thresholds);
+    const text = await render(traced, options.output, {
+      color: useColor(io, options.color),
+      kept: result.kept,
+      quiet: options.quiet,
+      observations: options.raw ? result.observations : undefined,
+    });
+    await new Promise<void>((resolve) => io.stdout.write(text, () => resolve()));
+    milestone?.("printed");
+    code = exitCodeFor(traced, result.observations);
+    if (result.kept) {
+      const what = result.controller
+        ? `${result.controller} ${result.namespace}/${result.name} and its pods`
+        : result.pods.length === 1
+          ? `pod ${result.namespace}/${result.name}`
+          : `${result.pods.length} pods ${result.namespace}/${result.name}-*`;
+      const kinds = result.controller ? "deployment,replicaset,pod,service" : "pod,service";
+      io.stderr.write(
+        `podtrace: kept ${what}${options.service ? " and the Service" : ""} (--keep); delete with: kubectl delete ${kinds} -n ${result.namespace} -l ${RUN_LABEL}=${result.runId}\n`,
+      );
+    }
+  } finally {
+    leftovers = await result.finished;
+    await client.close();
+    await recorder?.close();
   }
-  const leftovers = await result.finished;
-  await client.close();
-  await recorder?.close();
   for (const l of leftovers) io.stderr.write(`podtrace: WARNING: not cleaned up: ${l}\n`);
   if (options.record) io.stderr.write(`podtrace: recorded the run to ${options.record} (replay with: podtrace replay ${options.record})\n`);
-  return exitCodeFor(traced, result.observations);
+  return code;
 }
 
 /**
