@@ -20,6 +20,12 @@ export default tseslint.config(
   },
   {
     files: ["**/*.js", "**/*.mjs"],
-    languageOptions: { globals: { process: "readonly", console: "readonly", AbortController: "readonly" } },
+    languageOptions: { globals: { process: "readonly", console: "readonly", AbortController: "readonly", URL: "readonly" } },
+  },
+  {
+    // build/undici.cjs: a CommonJS module esbuild bundles in place of undici's index.
+    files: ["**/*.cjs"],
+    languageOptions: { sourceType: "commonjs", globals: { require: "readonly", module: "writable" } },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
   },
 );

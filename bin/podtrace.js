@@ -34,6 +34,12 @@ process.stdout.on("error", (err) => {
   throw err;
 });
 
+// V8's compiled code for the bundle, kept between runs (in the system's temporary
+// directory, or NODE_COMPILE_CACHE): a run starts some 15 ms sooner when it need not
+// compile 1.5 MB of JavaScript again. Node checks the cache against the source itself.
+const { enableCompileCache } = await import("node:module");
+enableCompileCache?.();
+
 const { main } = await import("../dist/podtrace.js");
 const code = await main(
   process.argv.slice(2),

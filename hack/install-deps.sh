@@ -4,8 +4,9 @@
 #   - Debian packages: the container runtime (containerd, runc), CNI plugins, iptables and
 #     the tools the kubelet calls (conntrack, socat, iproute2), the local image registry
 #     (docker-registry) and the tools that build the test images without Docker
-#     (busybox-static, umoci, skopeo), plus openssl, jq and curl for the scripts, and
-#     tmux, zsh and fish for the tests of the terminal table and the completion scripts;
+#     (busybox-static, umoci, skopeo), plus openssl, jq and curl for the scripts, GNU
+#     time for the benchmark's whole-process CPU and memory figures, and tmux, zsh and
+#     fish for the tests of the terminal table and the completion scripts;
 #   - Node.js 24 from the npm registry when the machine's Node is older than 22.
 #
 #   hack/install-deps.sh            what the local cluster needs
@@ -18,7 +19,7 @@ cd "${REPO_ROOT}"
 DEBIAN_PACKAGES=(
   containerd runc containernetworking-plugins iptables conntrack socat iproute2
   docker-registry skopeo umoci busybox-static
-  openssl jq curl ca-certificates util-linux
+  openssl jq curl ca-certificates util-linux time
   # The tests: the table in a real terminal (tmux), the completion scripts (zsh, fish).
   tmux zsh fish
 )

@@ -21,7 +21,7 @@ export type WatchItem =
 /** What a watch needs from the API client; small so reconnect logic is testable alone. */
 export interface WatchTransport {
   list(path: string, signal: AbortSignal): Promise<{ status: number; body: RawObject }>;
-  open(path: string, signal: AbortSignal): Promise<{ status: number; body: ReadableStream<Uint8Array> | null; text(): Promise<string> }>;
+  open(path: string, signal: AbortSignal): Promise<{ status: number; body: AsyncIterable<Uint8Array> | null; text(): Promise<string> }>;
 }
 
 export interface WatchOptions {
@@ -38,12 +38,12 @@ export interface WatchOptions {
   delay?: (ms: number, signal: AbortSignal) => Promise<void>;
   clock?: () => number;
   /**
-   * "resourceVersionOnly": the first list asks for one item and yields none, for a caller
-   * that knows nothing it cares about exists yet (its objects are created after the watch
-   * starts); a busy namespace's thousands of Events are then never fetched. Relists after
-   * 410 Gone are always full.
+   * Start from this resourceVersion instead of listing: for a caller that took it from a
+   * list made before anything it cares about existed (its objects are created after that
+   * list), so nothing is missed and a busy namespace's thousands of Events are never
+   * fetched. Relists after 410 Gone are full, as always.
    */
-  initialList?: "full" | "resourceVersionOnly";
+  resourceVersion?: string;
   /** Backoff bounds for failed connections. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -58,19 +58,15 @@ export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
   const maxBackoff = options.maxBackoffMs ?? 5_000;
   const { signal } = options;
   let backoff = minBackoff;
-  let resourceVersion: string | null = null;
-  let initial = true;
+  let resourceVersion: string | null = options.resourceVersion ?? null;
+  let initial = resourceVersion === null;
 
   while (!signal.aborted) {
     if (resourceVersion === null) {
       // List: the current state and the resourceVersion to watch from.
       let listed: { status: number; body: RawObject };
       try {
-        const rvOnly = initial && options.initialList === "resourceVersionOnly";
-        listed = await options.transport.list(
-          withQuery(options.path, { ...(options.params ?? {}), ...(rvOnly ? { limit: "1" } : {}) }),
-          signal,
-        );
+        listed = await options.transport.list(withQuery(options.path, options.params ?? {}), signal);
       } catch (err) {
         if (signal.aborted) return;
         yield { type: "status", status: "error", detail: `list failed: ${describe(err)}`, arrivedAt: clock() };
@@ -86,8 +82,7 @@ export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
       }
       const metadata = (listed.body["metadata"] ?? {}) as RawObject;
       resourceVersion = typeof metadata["resourceVersion"] === "string" ? metadata["resourceVersion"] : "";
-      const rvOnly = initial && options.initialList === "resourceVersionOnly";
-      const items = !rvOnly && Array.isArray(listed.body["items"]) ? (listed.body["items"] as RawObject[]) : [];
+      const items = Array.isArray(listed.body["items"]) ? (listed.body["items"] as RawObject[]) : [];
       yield { type: "sync", objects: items, arrivedAt: clock(), initial };
       initial = false;
     }
@@ -103,17 +98,22 @@ export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
     const onAbort = () => stream.abort();
     signal.addEventListener("abort", onAbort, { once: true });
     let stalled = false;
-    let watchdog: NodeJS.Timeout | undefined;
+    // The watchdog looks at the time of the last chunk a few times per period rather than
+    // being re-armed for every chunk: a busy stream brings hundreds of chunks a second.
+    let lastChunkAt = clock();
     const feed = () => {
-      clearTimeout(watchdog);
-      watchdog = setTimeout(() => {
+      lastChunkAt = clock();
+    };
+    const watchdog = setInterval(
+      () => {
+        if (clock() - lastChunkAt < inactivityMs) return;
         stalled = true;
         stream.abort();
-      }, inactivityMs);
-      watchdog.unref?.();
-    };
+      },
+      Math.max(1, Math.floor(inactivityMs / 4)),
+    );
+    watchdog.unref?.();
     try {
-      feed();
       const response = await options.transport.open(withQuery(options.path, params), stream.signal);
       if (response.status === 410) {
         resourceVersion = null;
@@ -169,7 +169,7 @@ export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
       await delay(backoff, signal).catch(() => undefined);
       backoff = Math.min(backoff * 2, maxBackoff);
     } finally {
-      clearTimeout(watchdog);
+      clearInterval(watchdog);
       signal.removeEventListener("abort", onAbort);
       stream.abort();
     }
@@ -177,7 +177,7 @@ export async function* watch(options: WatchOptions): AsyncGenerator<WatchItem> {
 }
 
 /** Split a byte stream into lines, feeding the watchdog on every chunk. */
-async function* lines(body: ReadableStream<Uint8Array>, onChunk: () => void): AsyncGenerator<string> {
+async function* lines(body: AsyncIterable<Uint8Array>, onChunk: () => void): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buffered = "";
   for await (const chunk of body) {

@@ -4,19 +4,27 @@
  * interrupted, then read what deletion would lose and clean up everything created. The
  * observed stream is the result; timelines are computed from it by the pure core.
  *
+ * The create request goes out as early as correctness allows: what it must wait for (each
+ * watch's resourceVersion, taken by a list before the create so nothing is missed; the
+ * server version; the Services that select the pod) is fetched at once, and the watches
+ * connect from those resourceVersions while the create is on its way. The run's result is
+ * returned as soon as its outcome is decided; cleanup goes on behind it (`finished`).
+ *
  * The number of watches is constant: one per kind of object, whatever the number of pods.
  */
 import { BadInputError, ClusterAccessError } from "../errors.ts";
 import { correlate } from "../core/correlate.ts";
 import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
 import { podsRefused } from "../core/rejection.ts";
-import { asArray, asRecord, indexObservations, str } from "../core/observed-run.ts";
+import { asArray, asRecord, indexObservations, str, type ObservedRun } from "../core/observed-run.ts";
 import type { CreateObservation, EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
 import { claimOf, podOf } from "../core/pod-set.ts";
-import { containerStatus, containersInStartOrder, lastSnapshot, restartCount, terminatedState } from "../core/pod-status.ts";
-import { apiMessage, KubeClient, watchTransport, type ApiResponse } from "../kube/client.ts";
-import { watch, type WatchItem, type WatchTransport } from "../kube/watch.ts";
+import { condition, podPhase } from "../core/pod-status.ts";
+import type { Timeline } from "../core/timeline.ts";
+import { apiMessage, KubeClient, METADATA_ONLY, watchTransport, type ApiResponse } from "../kube/client.ts";
+import { watch, withQuery, type WatchItem } from "../kube/watch.ts";
 import { clientNow } from "../kube/clock.ts";
+import { allPlaced, readBeforeDeletion } from "./final-read.ts";
 import { nameRun, RUN_LABEL, type NamedController } from "./pod-naming.ts";
 import type { RecordingWriter } from "./recording.ts";
 import { selects, serviceFor } from "./services.ts";
@@ -41,8 +49,13 @@ export interface TraceOptions {
   progress?: (text: string) => void;
   /** Called with diagnostics for -v: the watches' health (closed, stalled, reconnected). */
   debug?: ((text: string) => void) | undefined;
+  /** Called at the run's milestones with their time on the client clock (PODTRACE_TIMING). */
+  milestone?: ((name: Milestone, at: number) => void) | undefined;
   version: string;
 }
+
+/** The moments the benchmark times: the create request sent, the arrival that decided the outcome, the decision, cleanup done. */
+export type Milestone = "create-sent" | "outcome-arrived" | "decided" | "cleaned-up";
 
 export interface TraceResult {
   /** The run's name: the pod's, or the prefix of the pods' names with --replicas. */
@@ -54,12 +67,17 @@ export interface TraceResult {
   expectedPods: number;
   /** The controller the run created, if it traced a Deployment, ReplicaSet or Job. */
   controller: NamedController["kind"] | null;
+  /** The observed stream up to the run's end: what its timelines are made of. */
   observations: Observation[];
-  /** What could not be cleaned up, for the user to remove by hand. */
-  leftovers: string[];
   kept: boolean;
   /** The API server's gitVersion, from /version. */
   serverVersion: string | null;
+  /**
+   * Settles when the run is over: the final read done (when it came after the verdict),
+   * everything created deleted (unless kept) and the watches closed. Its value is what
+   * could not be cleaned up, for the user to remove by hand. Never rejects.
+   */
+  finished: Promise<string[]>;
 }
 
 /** How many create requests are in flight at once with --replicas. */
@@ -75,35 +93,13 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const podNames = new Set(named.pods.map((p) => p.name));
   const single = named.pods.length === 1 && !controller;
   const ns = encodeURIComponent(namespace);
-  const versionResponse = await getServerVersion(client);
-  const serverVersion = str(versionResponse.body["gitVersion"]) || null;
   const podLabels = asRecord(asRecord(template["metadata"])["labels"]);
-
-  // Services that already select the pods, plus the one --service creates.
-  const serviceList = await client.request("GET", `/api/v1/namespaces/${ns}/services`);
-  client.checkAccess(serviceList, `listing Services in namespace ${namespace}`);
-  const selecting = serviceList.status === 200 ? asArray(serviceList.body["items"]).filter((s) => selects(s, podLabels)) : [];
-  const serviceNames = selecting.map((s) => str(asRecord(s["metadata"])["name"]));
-  const ownService = options.service ? serviceFor(template, name, runId) : null;
-  if (ownService) serviceNames.push(name);
   // The PersistentVolumeClaims the pods use: their binding, provisioning and events are
   // part of the startup.
   const claims = claimNames(template, controller ? [] : [...podNames]);
   const isOurClaim = (claim: string) =>
     claims.names.has(claim) || (controller !== null && claims.ephemeral && claim.startsWith(`${name}-`));
-  // What was read before the run starts, recorded once the recording has its header: the
-  // round trips bound the watches' latency, the Services' specs say how they publish.
-  const early: Observation[] = [
-    requestObservation("GET", "/version", versionResponse),
-    requestObservation("GET", `/api/v1/namespaces/${ns}/services`, serviceList),
-    ...selecting.map((s): Observation => ({
-      kind: "watch",
-      resource: "services",
-      type: "SYNC",
-      arrivedAt: serviceList.receivedAt,
-      object: withoutManagedFields(s),
-    })),
-  ];
+  const hasClaims = claims.names.size > 0 || claims.ephemeral;
 
   const observations: Observation[] = [];
   // Each pod's own stream, kept as observations arrive, and which pods changed since the
@@ -115,6 +111,13 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   // Both Events APIs serve the same Event objects: the first copy of each version to
   // arrive is kept, later copies add nothing.
   const seenEvents = new Set<string>();
+  // Pods the pod watch saw deleted: cleanup waits on these rather than polling.
+  const deletedPods = new Set<string>();
+  let podDeleted: () => void = () => undefined;
+  let nextDeletion = new Promise<void>((r) => (podDeleted = r));
+  const gone = { has: (pod: string) => deletedPods.has(pod), next: () => nextDeletion };
+  /** Set once the run's end is recorded: what comes after goes to the recording only. */
+  let ended = false;
   const record = (o: Observation) => {
     // Claims and their events are shared by the pods that use them; others' are not ours.
     const claim = claimOf(o);
@@ -122,7 +125,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     // With many pods the Events watch sees the whole namespace: keep only ours.
     const pod = podOf(o);
     if (controller && pod !== null && !podNames.has(pod)) {
-      if (o.kind === "watch" && o.resource === "pods") {
+      if (o.kind === "watch" && o.resource === "pods" && !ended) {
         // A pod the controller created: its stream starts with everything shared so far,
         // and with its Events if any came before the pod itself.
         podNames.add(pod);
@@ -147,64 +150,103 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       if (seenEvents.has(key)) return;
       seenEvents.add(key);
     }
-    observations.push(o);
-    if (o.kind === "watch-status") options.debug?.(`watch ${o.resource}: ${o.status}${o.detail ? ` (${o.detail})` : ""}`);
-    for (const [podName, stream] of streams) {
-      if (pod !== null && pod !== podName) continue;
-      stream.push(o);
-      changedPods.add(podName);
+    if (o.kind === "watch") {
+      const object = withoutManagedFields(o.object);
+      if (object !== o.object) o = { ...o, object };
     }
+    if (o.kind === "watch-status") options.debug?.(`watch ${o.resource}: ${o.status}${o.detail ? ` (${o.detail})` : ""}`);
     options.recorder?.write(o);
-    changed();
-    changedPromise = new Promise<void>((r) => (changed = r));
+    // After the end (cleanup, the final read when it comes after the verdict) nothing is
+    // correlated any more: the recording has it, memory need not.
+    if (!ended) {
+      observations.push(o);
+      if (pod === null) {
+        for (const [podName, stream] of streams) {
+          stream.push(o);
+          changedPods.add(podName);
+        }
+      } else if (streams.has(pod)) {
+        streams.get(pod)!.push(o);
+        changedPods.add(pod);
+      }
+      changed();
+      changedPromise = new Promise<void>((r) => (changed = r));
+    }
+    if (o.kind === "watch" && o.resource === "pods" && o.type === "DELETED" && pod !== null) {
+      deletedPods.add(pod);
+      podDeleted();
+      nextDeletion = new Promise<void>((r) => (podDeleted = r));
+    }
   };
-  options.recorder?.writeHeader({
-    format: "podtrace-recording/v1",
-    podtraceVersion: options.version,
-    recordedAt: new Date().toISOString(),
-    server: client.server,
-    serverVersion,
-    namespace,
-    pod: name,
-    replicas: named.expectedPods,
-    ...(controller ? { controller: controller.kind } : {}),
-    manifest: controller?.object ?? template,
-  });
-  for (const o of early) record(o);
+
+  // --- Before the create: everything it must wait for, at once. -------------------------
+  // One pod: server-side selectors keep the streams to that pod. Many: one stream per kind,
+  // filtered here, so the number of watches does not grow with the number of pods.
+  const watched: { resource: WatchedResource; path: string; params: Record<string, string>; required: boolean }[] = [
+    {
+      resource: "pods",
+      path: `/api/v1/namespaces/${ns}/pods`,
+      params: single ? { fieldSelector: `metadata.name=${name}` } : { labelSelector: `${RUN_LABEL}=${runId}` },
+      required: true,
+    },
+    {
+      resource: "events",
+      path: `/api/v1/namespaces/${ns}/events`,
+      // A pod with claims: the claims' events (provisioning, binding) matter too, so the
+      // Events watches see the namespace and keep only ours.
+      params: single && !hasClaims ? { fieldSelector: `involvedObject.name=${name}` } : {},
+      required: true,
+    },
+    {
+      // The newer Events API serves the same events: a second source, not a requirement.
+      resource: "events.k8s.io",
+      path: `/apis/events.k8s.io/v1/namespaces/${ns}/events`,
+      params: single && !hasClaims ? { fieldSelector: `regarding.name=${name}` } : {},
+      required: false,
+    },
+  ];
+  const claimsPath = `/api/v1/namespaces/${ns}/persistentvolumeclaims`;
+  const claimParams: Record<string, string> =
+    claims.names.size === 1 && !controller ? { fieldSelector: `metadata.name=${[...claims.names][0]!}` } : {};
+  const slicesPath = `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`;
+  const version = client.serverVersion();
+  const services = client.request("GET", `/api/v1/namespaces/${ns}/services`);
+  // Each list's round trip is recorded: the quickest bounds the watches' latency.
+  const timings: Observation[] = [];
+  const timed = (r: ApiResponse, path: string) => timings.push(requestObservation("GET", path, r));
+  const versions = watched.map((w) => listResourceVersion(client, w.path, w.params, timed));
+  // Claims are listed in full: one that exists already may be bound, or waiting.
+  const claimList = hasClaims ? client.request("GET", withQuery(claimsPath, claimParams)) : null;
+  // Which Services select the pod is known only with the Services list: the EndpointSlices'
+  // resourceVersion is taken at the same time, unfiltered, and the watch filters from it.
+  const slicesVersion = listResourceVersion(client, slicesPath, {});
+  // Nothing is recorded before the recording's header, which names the server version.
+  const header = version.then((serverVersion) =>
+    options.recorder?.writeHeader({
+      format: "podtrace-recording/v1",
+      podtraceVersion: options.version,
+      recordedAt: new Date().toISOString(),
+      server: client.server,
+      serverVersion,
+      namespace,
+      pod: name,
+      replicas: named.expectedPods,
+      ...(controller ? { controller: controller.kind } : {}),
+      manifest: controller?.object ?? template,
+    }),
+  );
 
   const watches = new AbortController();
-  const connected: Promise<void>[] = [];
   const watchers: Promise<void>[] = [];
-  const transport = watchTransport(client);
-  // Each list's round trip is recorded: the quickest bounds the watches' latency.
-  const timedTransport: WatchTransport = {
-    ...transport,
-    list: async (path, signal) => {
-      const sentAt = clientNow();
-      const r = await transport.list(path, signal);
-      record(requestObservation("GET", path, { status: r.status, sentAt, receivedAt: clientNow() }));
-      return r;
-    },
-  };
-  const startWatch = (
-    resource: WatchedResource,
-    path: string,
-    params: Record<string, string>,
-    initialList: "full" | "resourceVersionOnly" = "resourceVersionOnly",
-  ) => {
-    let markConnected: () => void = () => undefined;
-    connected.push(new Promise<void>((r) => (markConnected = r)));
-    // Nothing of this run exists yet (claims aside): the first list is only for its resourceVersion.
-    const stream = watch({ transport: timedTransport, path, params, signal: watches.signal, initialList });
+  const startWatch = (resource: WatchedResource, path: string, params: Record<string, string>, resourceVersion: string) => {
+    const stream = watch({ transport: watchTransport(client), path, params, signal: watches.signal, resourceVersion });
     watchers.push(
       (async () => {
         for await (const item of stream) {
-          if (item.type === "status" && item.status === "connected") markConnected();
           if (item.type === "status" && item.status === "error" && /HTTP 400/.test(item.detail)) {
             // This cluster does not support the selector (or the API): the other Events
             // API still covers every event.
             record({ kind: "watch-status", resource, status: "error", arrivedAt: item.arrivedAt, detail: item.detail });
-            markConnected();
             return;
           }
           recordItem(record, resource, item);
@@ -212,46 +254,79 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       })(),
     );
   };
-  // One pod: server-side selectors keep the streams to that pod. Many: one stream per kind,
-  // filtered here, so the number of watches does not grow with the number of pods.
-  startWatch(
-    "pods",
-    `/api/v1/namespaces/${ns}/pods`,
-    single ? { fieldSelector: `metadata.name=${name}` } : { labelSelector: `${RUN_LABEL}=${runId}` },
-  );
-  // A pod with claims: the claims' events (provisioning, binding) matter too, so the
-  // Events watches see the namespace and keep only ours.
-  const podOnlyEvents = single && claims.names.size === 0 && !claims.ephemeral;
-  startWatch("events", `/api/v1/namespaces/${ns}/events`, podOnlyEvents ? { fieldSelector: `involvedObject.name=${name}` } : {});
-  startWatch(
-    "events.k8s.io",
-    `/apis/events.k8s.io/v1/namespaces/${ns}/events`,
-    podOnlyEvents ? { fieldSelector: `regarding.name=${name}` } : {},
-  );
-  if (claims.names.size > 0 || claims.ephemeral) {
-    // Listed in full: a claim that exists already may be bound, or waiting.
-    startWatch(
-      "persistentvolumeclaims",
-      `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
-      claims.names.size === 1 && !controller ? { fieldSelector: `metadata.name=${[...claims.names][0]!}` } : {},
-      "full",
+  // Each watch connects as soon as its own resourceVersion is known, without waiting for
+  // the others or for the create.
+  watched.forEach((w, i) => {
+    void Promise.all([versions[i]!, header]).then(
+      ([listed]) => {
+        if (listed.ok) startWatch(w.resource, w.path, w.params, listed.resourceVersion);
+        else if (!w.required && !watches.signal.aborted)
+          record({ kind: "watch-status", resource: w.resource, status: "error", arrivedAt: clientNow(), detail: listed.detail });
+      },
+      () => undefined,
     );
+  });
+
+  let serviceNames: string[];
+  try {
+    const [, serviceList, ...listed] = await Promise.all([version, services, ...versions, header]);
+    client.checkAccess(serviceList, `listing Services in namespace ${namespace}`);
+    timed(serviceList, `/api/v1/namespaces/${ns}/services`);
+    for (const [i, w] of watched.entries()) {
+      const l = listed[i]!;
+      if (l.ok || !w.required) continue;
+      if (l.response) client.checkAccess(l.response, `listing ${w.resource} in namespace ${namespace}`);
+      throw new ClusterAccessError(
+        `listing ${w.resource} in namespace ${namespace}: ${l.detail}`,
+        "is the cluster healthy? try: kubectl get --raw /readyz",
+      );
+    }
+    const selecting = serviceList.status === 200 ? asArray(serviceList.body["items"]).filter((s) => selects(s, podLabels)) : [];
+    serviceNames = selecting.map((s) => str(asRecord(s["metadata"])["name"]));
+    // Recorded once the recording has its header: the round trips, the selecting
+    // Services' specs (they say how they publish), and the claims as they are.
+    for (const o of timings.splice(0)) record(o);
+    for (const s of selecting) record({ kind: "watch", resource: "services", type: "SYNC", arrivedAt: serviceList.receivedAt, object: s });
+    if (claimList) {
+      const r = await claimList;
+      client.checkAccess(r, `listing PersistentVolumeClaims in namespace ${namespace}`);
+      timed(r, claimsPath);
+      for (const o of timings.splice(0)) record(o);
+      for (const c of asArray(r.body["items"]))
+        record({ kind: "watch", resource: "persistentvolumeclaims", type: "SYNC", arrivedAt: r.receivedAt, object: c });
+      if (r.status === 200)
+        startWatch("persistentvolumeclaims", claimsPath, claimParams, str(asRecord(r.body["metadata"])["resourceVersion"]));
+    }
+  } catch (err) {
+    // Nothing exists yet: there is nothing to clean up, only the watches to stop.
+    watches.abort();
+    void slicesVersion.catch(() => undefined);
+    await Promise.allSettled(watchers);
+    throw err;
   }
-  if (serviceNames.length) {
-    startWatch("endpointslices", `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
-      labelSelector: `kubernetes.io/service-name in (${serviceNames.join(",")})`,
-    });
-  }
-  // Watches start from their list's resourceVersion, so nothing is missed either way;
-  // waiting for the streams to be open keeps the first arrivals prompt.
-  await Promise.race([Promise.all(connected), delay(10_000)]);
 
   const leftovers: string[] = [];
   let podCreateSent = false;
   let serviceCreated = false;
   let end: EndObservation["reason"];
   let endDetail: string;
+  /** Whether the final read of Events is still to come (after the verdict). */
+  let readLater = false;
   try {
+    const ownService = options.service ? serviceFor(template, name, runId) : null;
+    if (ownService) serviceNames.push(name);
+    if (serviceNames.length) {
+      const params = { labelSelector: `kubernetes.io/service-name in (${serviceNames.join(",")})` };
+      const listed = await slicesVersion;
+      if (!listed.ok) {
+        if (listed.response) client.checkAccess(listed.response, `listing EndpointSlices in namespace ${namespace}`);
+        throw new ClusterAccessError(`listing EndpointSlices in namespace ${namespace}: ${listed.detail}`);
+      }
+      startWatch("endpointslices", slicesPath, params, listed.resourceVersion);
+    } else {
+      void slicesVersion.catch(() => undefined);
+    }
+
     if (ownService) {
       const r = await client.request("POST", `/api/v1/namespaces/${ns}/services`, ownService);
       record(createObservation("services", namespace, name, r));
@@ -267,9 +342,10 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     options.progress?.(controller ? `creating ${controller.kind} ${name}` : single ? "creating pod" : `creating ${replicas} pods`);
     // From here pods may exist even if a response never arrives: clean up by label.
     podCreateSent = true;
+    const onSent = (at: number) => options.milestone?.("create-sent", at);
     const rejected = controller
-      ? await createController(client, ns, namespace, name, controller, options.signal, record)
-      : await createPods(client, ns, namespace, named.pods, options.signal, record);
+      ? await createController(client, ns, namespace, name, controller, options.signal, record, onSent)
+      : await createPods(client, ns, namespace, named.pods, options.signal, record, onSent);
     if (rejected) {
       // Rejected: the verdict carries the API's words.
       if (rejected.status === 401) client.checkAccess(rejected, `creating pod ${name}`);
@@ -277,19 +353,32 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       endDetail = `rejected: ${apiMessage(rejected)}`;
     } else {
       ({ end, endDetail } = await waitForOutcome(options, named.expectedPods, streams, changedPods, () => changedPromise, observations));
-      await readBeforeDeletion(client, namespace, single ? name : null, streams, record);
+      options.milestone?.("outcome-arrived", lastArrival(streams));
+      // A Ready verdict whose phases are all placed is printed first; any other needs what
+      // the final read may bring (a late event, a failed container's log tail).
+      readLater = end === "ready" && [...streams.values()].every((s) => allPlaced(s));
+      if (!readLater) await readBeforeDeletion(client, namespace, single ? name : null, streams, record);
     }
   } catch (err) {
     end = options.signal.aborted ? "interrupted" : "error";
     endDetail = (err as Error).message;
     if (!options.signal.aborted) {
       record({ kind: "end", arrivedAt: clientNow(), reason: end, detail: endDetail });
+      ended = true;
       await cleanup();
       throw err;
     }
   }
   record({ kind: "end", arrivedAt: clientNow(), reason: end, ...(endDetail ? { detail: endDetail } : {}) });
-  await cleanup();
+  ended = true;
+  options.milestone?.("decided", clientNow());
+  const finished = (async () => {
+    // Recorded after the end, so a replay shows what was printed; the recording still has it.
+    if (readLater) await readBeforeDeletion(client, namespace, single ? name : null, streams, record).catch(() => undefined);
+    await cleanup();
+    options.milestone?.("cleaned-up", clientNow());
+    return leftovers;
+  })().catch((err: Error) => [...leftovers, `cleanup failed: ${err.message}`]);
   return {
     name,
     runId,
@@ -298,9 +387,9 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     expectedPods: named.expectedPods,
     controller: controller?.kind ?? null,
     observations,
-    leftovers,
     kept: options.keep,
-    serverVersion,
+    serverVersion: await version,
+    finished,
   };
 
   async function cleanup(): Promise<void> {
@@ -309,14 +398,46 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
         options.progress?.("cleaning up");
         // The controller first, or it would make new pods as fast as they are deleted.
         if (podCreateSent && controller) await deleteController(client, namespace, name, runId, controller, leftovers);
-        if (podCreateSent) await deletePods(client, namespace, runId, leftovers);
-        if (serviceCreated) await deleteService(client, namespace, name, leftovers);
+        await Promise.all([
+          podCreateSent ? deletePods(client, namespace, runId, leftovers, gone) : null,
+          serviceCreated ? deleteService(client, namespace, name, leftovers) : null,
+        ]);
       }
     } finally {
       watches.abort();
       await Promise.allSettled(watchers);
     }
   }
+}
+
+/** The latest arrival in the pods' streams: what the outcome was decided on. */
+function lastArrival(streams: ReadonlyMap<string, readonly Observation[]>): number {
+  let latest = 0;
+  for (const stream of streams.values()) {
+    const o = stream.at(-1);
+    if (o && "arrivedAt" in o) latest = Math.max(latest, o.arrivedAt);
+    else if (o?.kind === "create") latest = Math.max(latest, o.receivedAt);
+  }
+  return latest;
+}
+
+type Listed = { ok: true; resourceVersion: string } | { ok: false; detail: string; response: ApiResponse | null };
+
+/**
+ * The collection's current resourceVersion, from a list of at most one item: a watch from
+ * it misses nothing created afterwards, and a busy namespace's thousands of Events are
+ * never fetched.
+ */
+async function listResourceVersion(
+  client: KubeClient,
+  path: string,
+  params: Record<string, string>,
+  timed?: (r: ApiResponse, path: string) => void,
+): Promise<Listed> {
+  const r = await client.request("GET", withQuery(path, { ...params, limit: "1" }), undefined, undefined, METADATA_ONLY);
+  timed?.(r, path);
+  if (r.status !== 200) return { ok: false, detail: `list failed: HTTP ${r.status} ${apiMessage(r)}`, response: r };
+  return { ok: true, resourceVersion: str(asRecord(r.body["metadata"])["resourceVersion"]) };
 }
 
 /** Create the pods, a few at a time; the first rejection stops the rest. */
@@ -327,18 +448,22 @@ async function createPods(
   pods: { name: string; pod: RawObject }[],
   signal: AbortSignal,
   record: (o: Observation) => void,
+  onSent: (at: number) => void,
 ): Promise<ApiResponse | null> {
   let rejected: ApiResponse | null = null;
   let next = 0;
+  let firstSent = Infinity;
   const worker = async () => {
     while (next < pods.length && !rejected && !signal.aborted) {
       const { name, pod } = pods[next++]!;
       const r = await client.request("POST", `/api/v1/namespaces/${ns}/pods`, pod, AbortSignal.any([signal, AbortSignal.timeout(30_000)]));
+      firstSent = Math.min(firstSent, r.sentAt);
       record(createObservation("pods", namespace, name, r));
       if (r.status >= 300) rejected ??= r;
     }
   };
   await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, pods.length) }, worker));
+  if (firstSent < Infinity) onSent(firstSent);
   if (signal.aborted) throw new Error("interrupted while creating pods");
   return rejected;
 }
@@ -352,6 +477,7 @@ async function createController(
   controller: NamedController,
   signal: AbortSignal,
   record: (o: Observation) => void,
+  onSent: (at: number) => void,
 ): Promise<ApiResponse | null> {
   const r = await client.request(
     "POST",
@@ -359,6 +485,7 @@ async function createController(
     controller.object,
     AbortSignal.any([signal, AbortSignal.timeout(30_000)]),
   );
+  onSent(r.sentAt);
   record(createObservation(controller.resource, namespace, name, r));
   return r.status >= 300 ? r : null;
 }
@@ -377,23 +504,31 @@ async function waitForOutcome(
     options.signal.addEventListener("abort", () => resolve(), { once: true });
   });
   const ready = new Set<string>();
-  /** What each pod not yet Ready waits for. */
-  const waiting = new Map<string, string>();
+  /** The pods not yet done, in the order they were first looked at. */
+  const waiting = new Set<string>();
   for (;;) {
+    /** What the pods correlated in this round wait for. */
+    const labels = new Map<string, string>();
     for (const pod of changedPods) {
       const stream = streams.get(pod);
       // A pod once Ready stays counted as Ready: it is not looked at again.
       if (!stream || ready.has(pod)) continue;
-      const t = correlate(stream);
-      // A Job's pod is done when it has completed; any other pod when it is Ready.
-      if (t.verdict.outcome === "ready" || t.verdict.outcome === "completed") {
-        ready.add(pod);
-        waiting.delete(pod);
-        continue;
+      const run = indexObservations(stream);
+      // Only a pod that has reported Ready, or has run to completion, can be done: with
+      // many pods the whole correlation runs for those alone, not at every change of each.
+      if (expectedPods === 1 || mayBeDone(run)) {
+        const t = correlate(stream);
+        // A Job's pod is done when it has completed; any other pod when it is Ready.
+        if (t.verdict.outcome === "ready" || t.verdict.outcome === "completed") {
+          ready.add(pod);
+          waiting.delete(pod);
+          continue;
+        }
+        labels.set(pod, waitingFor(t));
       }
-      const reason = failFastReason(indexObservations(stream), options.failFast);
+      waiting.add(pod);
+      const reason = failFastReason(run, options.failFast);
       if (reason) return { end: "failed", endDetail: expectedPods > 1 || streams.size > 1 ? `${pod}: ${reason}` : reason };
-      waiting.set(pod, t.phases.find((p) => p.onCriticalPath && p.status === "in-progress")?.label ?? "startup");
     }
     changedPods.clear();
     if (ready.size >= expectedPods) return { end: "ready", endDetail: "" };
@@ -403,8 +538,12 @@ async function waitForOutcome(
         ? podsRefused(indexObservations(observations).events, options.failFast.immediate ? 1 : options.failFast.repeats)
         : null;
     if (refused) return { end: "failed", endDetail: refused };
-    const waitingFor = waiting.values().next().value ?? "the controller to create pods";
-    options.progress?.(expectedPods > 1 ? `${ready.size}/${expectedPods} done, waiting for ${waitingFor}` : `waiting for ${waitingFor}`);
+    if (options.progress) {
+      const first = waiting.values().next().value;
+      const label =
+        first === undefined ? "the controller to create pods" : (labels.get(first) ?? waitingFor(correlate(streams.get(first)!)));
+      options.progress(expectedPods > 1 ? `${ready.size}/${expectedPods} done, waiting for ${label}` : `waiting for ${label}`);
+    }
     if (options.signal.aborted) return { end: "interrupted", endDetail: "interrupted" };
     const remaining = deadline - clientNow();
     if (remaining <= 0) return { end: "timeout", endDetail: `not Ready within ${Math.round(options.timeoutMs / 1000)}s` };
@@ -417,84 +556,70 @@ async function waitForOutcome(
   }
 }
 
-/**
- * Read what deletion would lose: every Event of the pods as stored now (a watch may not
- * have delivered the newest yet), and the log tail of containers that stopped.
- */
-async function readBeforeDeletion(
-  client: KubeClient,
-  namespace: string,
-  onlyPod: string | null,
-  streams: ReadonlyMap<string, Observation[]>,
-  record: (o: Observation) => void,
-): Promise<void> {
-  const ns = encodeURIComponent(namespace);
-  // One pod: a field selector. Many: the namespace's Events in pages (a busy namespace
-  // holds thousands), of which record() keeps those of our pods.
-  const query = onlyPod ? `fieldSelector=${encodeURIComponent(`involvedObject.name=${onlyPod}`)}` : "limit=500";
-  let page: string | undefined = "";
-  while (page !== undefined) {
-    const events: ApiResponse | null = await client
-      .request("GET", `/api/v1/namespaces/${ns}/events?${query}${page ? `&continue=${encodeURIComponent(page)}` : ""}`)
-      .catch(() => null);
-    if (events?.status !== 200) break;
-    const arrivedAt = clientNow();
-    for (const e of asArray(events.body["items"]))
-      record({ kind: "watch", resource: "events", type: "SYNC", arrivedAt, object: withoutManagedFields(e) });
-    page = str(asRecord(events.body["metadata"])["continue"]) || undefined;
-  }
-  for (const [name, stream] of streams) {
-    const pod = lastSnapshot(indexObservations(stream).pods)?.pod;
-    if (!pod) continue;
-    for (const c of containersInStartOrder(pod)) {
-      const status = containerStatus(pod, c);
-      const terminated = terminatedState(pod, c);
-      const restarted = restartCount(status) > 0;
-      const failedNow = typeof terminated["exitCode"] === "number" && terminated["exitCode"] !== 0;
-      if (!failedNow && !restarted) continue;
-      const previous = !failedNow && restarted;
-      const path = `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}/log?container=${encodeURIComponent(c.name)}&tailLines=20${previous ? "&previous=true" : ""}`;
-      const log = await client.request("GET", path).catch(() => null);
-      if (log?.status === 200) record({ kind: "log", arrivedAt: clientNow(), pod: name, container: c.name, previous, text: log.text });
-    }
-  }
+/** What the pod watch saw deleted, and the next deletion it will see. */
+interface Deletions {
+  has(pod: string): boolean;
+  next(): Promise<void>;
+}
+
+/** The first phase a timeline still waits for, named for the progress line. */
+function waitingFor(t: Timeline): string {
+  return t.phases.find((p) => p.onCriticalPath && p.status === "in-progress")?.label ?? "startup";
+}
+
+/** Whether any of the pod's snapshots showed it Ready or run to completion: the only pods that can be done. */
+function mayBeDone(run: ObservedRun): boolean {
+  return run.pods.some(
+    (s) => s.type !== "DELETED" && (str(condition(s.pod, "Ready")?.["status"]) === "True" || podPhase(s.pod) === "Succeeded"),
+  );
 }
 
 /**
  * Delete the run's pods (found by the run's label) and wait until they are gone; what
  * stays is reported, never hidden. Grace period 0: the pods are ours, created seconds
- * ago; waiting for a graceful stop would only make every run slower.
+ * ago; waiting for a graceful stop would only make every run slower. The pod watch says
+ * when they are gone (a list confirms it), so the wait ends when the API server removes
+ * the last pod, not at the next poll; polls only back it up.
  */
-async function deletePods(client: KubeClient, namespace: string, runId: string, leftovers: string[]): Promise<void> {
+async function deletePods(client: KubeClient, namespace: string, runId: string, leftovers: string[], gone: Deletions): Promise<void> {
   const ns = encodeURIComponent(namespace);
-  const selector = encodeURIComponent(`${RUN_LABEL}=${runId}`);
+  const list = `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(`${RUN_LABEL}=${runId}`)}`;
   const body = { kind: "DeleteOptions", apiVersion: "v1", gracePeriodSeconds: 0, propagationPolicy: "Background" };
   const failed = new Map<string, string>();
+  const asked = new Set<string>();
   const until = clientNow() + 30_000;
-  while (clientNow() < until) {
-    const names = await listNames(client, `/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`);
-    if (names?.length === 0) return;
+  let pause = 200;
+  let names = await listNames(client, list);
+  while (names?.length !== 0 && clientNow() < until) {
+    // Each pod is asked once; a failed request is asked again on the next round.
+    const toDelete = (names ?? []).filter((n) => !asked.has(n) || failed.has(n));
     let next = 0;
     const worker = async () => {
-      while (names && next < names.length) {
-        const name = names[next++]!;
+      while (next < toDelete.length) {
+        const name = toDelete[next++]!;
+        asked.add(name);
         const r = await client
           .request("DELETE", `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, body)
           .catch((err: Error) => err);
         if (r instanceof Error) failed.set(name, r.message);
         else if (r.status >= 300 && r.status !== 404) failed.set(name, apiMessage(r));
+        else failed.delete(name);
       }
     };
-    await Promise.all(Array.from({ length: CREATE_CONCURRENCY }, worker));
-    await delay(200);
+    await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, toDelete.length) }, worker));
+    const waitUntil = Math.min(clientNow() + pause, until);
+    if (names === null) await delay(waitUntil - clientNow());
+    while (names?.some((n) => !gone.has(n)) && clientNow() < waitUntil) {
+      await Promise.race([gone.next(), delay(waitUntil - clientNow())]);
+    }
+    pause = Math.min(pause * 2, 1000);
+    names = await listNames(client, list);
   }
-  const remaining = (await listNames(client, `/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`)) ?? ["(could not list)"];
+  if (names?.length === 0) return;
   for (const [name, why] of failed) leftovers.push(`pod ${namespace}/${name}: delete failed (${why})`);
-  if (remaining.length) {
-    leftovers.push(
-      `pods still present 30s after deletion: ${remaining.join(", ")}; remove them with: kubectl delete pods -n ${namespace} -l ${RUN_LABEL}=${runId}`,
-    );
-  }
+  leftovers.push(
+    `pods still present 30s after deletion: ${(names ?? ["(could not list)"]).join(", ")}; remove them with: kubectl delete pods -n ${namespace} -l ${RUN_LABEL}=${runId}`,
+  );
 }
 
 /** Delete the Deployment, ReplicaSet or Job, and a Deployment's ReplicaSets, so nothing makes new pods. */
@@ -541,7 +666,9 @@ async function waitUntilGone(client: KubeClient, listPath: string, labelSelector
   const until = clientNow() + 30_000;
   while (clientNow() < until) {
     // One item is enough to know whether any is left.
-    const r = await client.request("GET", `${listPath}?labelSelector=${selector}&limit=1`).catch(() => null);
+    const r = await client
+      .request("GET", `${listPath}?labelSelector=${selector}&limit=1`, undefined, undefined, METADATA_ONLY)
+      .catch(() => null);
     if (r?.status === 200 && asArray(r.body["items"]).length === 0) return [];
     await delay(200);
   }
@@ -551,11 +678,10 @@ async function waitUntilGone(client: KubeClient, listPath: string, labelSelector
 function recordItem(record: (o: Observation) => void, resource: WatchedResource, item: WatchItem): void {
   switch (item.type) {
     case "event":
-      record({ kind: "watch", resource, type: item.event, arrivedAt: item.arrivedAt, object: withoutManagedFields(item.object) });
+      record({ kind: "watch", resource, type: item.event, arrivedAt: item.arrivedAt, object: item.object });
       break;
     case "sync":
-      for (const object of item.objects)
-        record({ kind: "watch", resource, type: "SYNC", arrivedAt: item.arrivedAt, object: withoutManagedFields(object) });
+      for (const object of item.objects) record({ kind: "watch", resource, type: "SYNC", arrivedAt: item.arrivedAt, object });
       if (!item.initial)
         record({
           kind: "watch-status",
@@ -593,15 +719,14 @@ function createObservation(resource: CreateObservation["resource"], namespace: s
   };
 }
 
-async function getServerVersion(client: KubeClient): Promise<ApiResponse> {
-  const r = await client.request("GET", "/version");
-  client.checkAccess(r, "reading the server version");
-  if (r.status !== 200)
-    throw new ClusterAccessError(
-      `the API server at ${client.server} answered /version with HTTP ${r.status}`,
-      "is this a Kubernetes API server? try: kubectl version",
-    );
-  return r;
+/** The names of the objects a list returns, or null when the list failed. */
+async function listNames(client: KubeClient, path: string): Promise<string[] | null> {
+  const r = await client.request("GET", path, undefined, undefined, METADATA_ONLY).catch(() => null);
+  return r?.status === 200 ? asArray(r.body["items"]).map((o) => str(asRecord(o["metadata"])["name"])) : null;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function requestObservation(method: string, path: string, r: { status: number; sentAt: number; receivedAt: number }): Observation {
@@ -624,14 +749,4 @@ function claimNames(template: RawObject, pods: readonly string[]): { names: Set<
     }
   }
   return { names, ephemeral };
-}
-
-/** The names of the objects a list returns, or null when the list failed. */
-async function listNames(client: KubeClient, path: string): Promise<string[] | null> {
-  const r = await client.request("GET", path).catch(() => null);
-  return r?.status === 200 ? asArray(r.body["items"]).map((o) => str(asRecord(o["metadata"])["name"])) : null;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

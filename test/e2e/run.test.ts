@@ -147,9 +147,8 @@ describe("podtrace run", () => {
     expect(ready.p50Ms).toBe(readyTimes[5]);
     expect(ready.p99Ms).toBe(readyTimes[11]);
     // One watch per kind of object (pods, two Events APIs, EndpointSlices), not per pod.
-    const firstCreate = set.observations.findIndex((o) => o.kind === "create" && o.resource === "pods");
-    const connectedBefore = set.observations.slice(0, firstCreate).filter((o) => o.kind === "watch-status" && o.status === "connected");
-    expect(connectedBefore.map((o) => o.resource).sort()).toEqual(["endpointslices", "events", "events.k8s.io", "pods"]);
+    const connected = set.observations.filter((o) => o.kind === "watch-status" && o.status === "connected");
+    expect(connected.map((o) => o.resource).sort()).toEqual(["endpointslices", "events", "events.k8s.io", "pods"]);
     expect(await leftovers(ns)).toEqual([]);
   });
 

@@ -92,18 +92,18 @@ describe("wrapping", () => {
 describe.each(recordingNames())("the table of recording %s", (name) => {
   const recording = loadRecording(name);
   const traced = analyse(recording.observations, recording.header.replicas ?? 1, []);
-  const table = (width: number, format: "table" | "wide" = "table") =>
-    render(traced, format, { color: false, kept: true, quiet: false, width }).trimEnd().split("\n");
+  const table = async (width: number, format: "table" | "wide" = "table") =>
+    (await render(traced, format, { color: false, kept: true, quiet: false, width })).trimEnd().split("\n");
 
-  it.each([60, 80, 100, 120, 200])("fits %i columns with its frame intact", (width) => {
-    const lines = table(width);
+  it.each([60, 80, 100, 120, 200])("fits %i columns with its frame intact", async (width) => {
+    const lines = await table(width);
     const frame = lines.filter((l) => /^[┌│└]/.test(l));
     expect(new Set(frame.map((l) => stringWidth(l))).size, frame.join("\n")).toBe(1);
     for (const l of lines) expect(stringWidth(l), l).toBeLessThanOrEqual(width);
   });
 
-  it("-o wide shows every detail on one line, whatever the width", () => {
-    const wide = table(60, "wide");
+  it("-o wide shows every detail on one line, whatever the width", async () => {
+    const wide = await table(60, "wide");
     const frame = wide.filter((l) => /^[┌│└]/.test(l));
     expect(new Set(frame.map((l) => stringWidth(l))).size).toBe(1);
     // No row continues on a second line: every table line between head and foot has a phase.

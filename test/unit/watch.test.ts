@@ -172,9 +172,8 @@ describe("watch", () => {
     ).toBe(true);
   });
 
-  it("asks only for a resourceVersion at first when told nothing it cares about exists yet, and relists in full after 410", async () => {
+  it("starts from the caller's resourceVersion without listing, and relists in full after 410", async () => {
     const server = await serve([
-      list("7", ["old-1", "old-2"]),
       (_req, res) => {
         res.writeHead(410, { "content-type": "application/json" });
         res.end(JSON.stringify({ kind: "Status", code: 410 }));
@@ -192,16 +191,18 @@ describe("watch", () => {
         transport: transport(server.base),
         path: "/api/v1/events",
         signal: abort.signal,
-        initialList: "resourceVersionOnly",
+        resourceVersion: "7",
         delay: async () => undefined,
       }),
       (all) => all.some((i) => i.type === "event"),
       abort,
     );
+    // No initial list: the first request is the watch from the given resourceVersion.
+    expect(server.requests[0]!.searchParams.get("watch")).toBe("true");
+    expect(server.requests[0]!.searchParams.get("resourceVersion")).toBe("7");
     const syncs = items.filter((i) => i.type === "sync");
-    expect(syncs.map((i) => (i.type === "sync" ? i.objects.length : -1))).toEqual([0, 2]);
-    const lists = server.requests.filter((u) => u.searchParams.get("watch") !== "true");
-    expect(lists.map((u) => u.searchParams.get("limit"))).toEqual(["1", null]);
+    expect(syncs.map((i) => (i.type === "sync" ? [i.objects.length, i.initial] : null))).toEqual([[2, false]]);
+    expect(server.requests[2]!.searchParams.get("resourceVersion")).toBe("9");
   });
 
   it("retries with growing back-off while the server refuses, and reports each failure", async () => {

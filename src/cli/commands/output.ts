@@ -10,7 +10,6 @@ import { correlatePodSet, splitByPod, type PodSetTimeline } from "../../core/pod
 import { applyThresholds, type Threshold } from "../../core/thresholds.ts";
 import { succeeded, type Timeline } from "../../core/timeline.ts";
 import { renderJson } from "../../render/json.ts";
-import { renderJunit } from "../../render/junit.ts";
 import { renderPodSetTable } from "../../render/pod-set.ts";
 import { renderTable, verdictLine } from "../../render/table.ts";
 import { ExitCode } from "../../errors.ts";
@@ -44,7 +43,7 @@ export interface RenderOptions {
   versions?: { podtraceVersion: string; serverVersion: string | null } | undefined;
 }
 
-export function render(traced: Traced, format: OutputFormat, options: RenderOptions): string {
+export async function render(traced: Traced, format: OutputFormat, options: RenderOptions): Promise<string> {
   const c = pc.createColors(options.color);
   if (traced.kind === "set") {
     const { set } = traced;
@@ -52,7 +51,7 @@ export function render(traced: Traced, format: OutputFormat, options: RenderOpti
       case "json":
         return renderJson(set, options.observations, options.versions);
       case "junit":
-        return renderJunit(set.pods);
+        return (await junit()).renderJunit(set.pods);
       case "table":
       case "wide":
         return options.quiet
@@ -65,13 +64,18 @@ export function render(traced: Traced, format: OutputFormat, options: RenderOpti
     case "json":
       return renderJson(t, options.observations, options.versions);
     case "junit":
-      return renderJunit(t);
+      return (await junit()).renderJunit(t);
     case "table":
     case "wide":
       return options.quiet
         ? `${verdictLine(t, c)}\n`
         : renderTable(t, { color: options.color, kept: options.kept, width: format === "wide" ? Infinity : options.width });
   }
+}
+
+/** The JUnit writer (and its XML library, the largest part of the output code) only for -o junit. */
+function junit(): Promise<typeof import("../../render/junit.ts")> {
+  return import("../../render/junit.ts");
 }
 
 export function exitCodeFor(traced: Traced, observations: readonly Observation[]): number {

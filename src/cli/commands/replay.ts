@@ -22,7 +22,7 @@ export async function replay(options: ReplayOptions, io: IOStreams): Promise<num
   const recording = options.file === "-" ? parseRecording(await readAll(io.stdin), "stdin") : await readRecording(options.file);
   const traced = analyse(recording.observations, recording.header.replicas ?? 1, options.thresholds);
   io.stdout.write(
-    render(traced, options.output, {
+    await render(traced, options.output, {
       color: useColor(io, options.color),
       kept: true,
       quiet: options.quiet,

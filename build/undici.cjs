@@ -1,0 +1,23 @@
+"use strict";
+// The part of undici a run uses, for the bundle (build.mjs points every `import ... from
+// "undici"` here). undici's index also loads fetch, WebSocket, EventSource, the cache and
+// the mocks, which cost tens of milliseconds of CPU before the create request can leave;
+// the dispatchers and their request() are all podtrace calls, and all client-node's
+// kubeconfig module refers to. Type checking and the tests see the real package.
+const Dispatcher = require("undici/lib/dispatcher/dispatcher.js");
+
+// As undici's index does: request(), stream(), pipeline(), upgrade() and connect() on every dispatcher.
+Object.assign(Dispatcher.prototype, require("undici/lib/api/index.js"));
+
+module.exports = {
+  Dispatcher,
+  Agent: require("undici/lib/dispatcher/agent.js"),
+  ProxyAgent: require("undici/lib/dispatcher/proxy-agent.js"),
+  get Socks5ProxyAgent() {
+    return require("undici/lib/dispatcher/socks5-proxy-agent.js");
+  },
+  // client-node's generated API client imports fetch; podtrace never calls that client.
+  fetch() {
+    throw new Error("podtrace's bundle leaves out undici's fetch: use a dispatcher's request()");
+  },
+};
