@@ -10,6 +10,7 @@
  *   npm run bench                         (KUBECONFIG defaults to the local cluster)
  *   BENCH_RUNS=5 BENCH_PAIRS=5 BENCH_SIGINT_RUNS=100 BENCH_OUT=bench/results.json npm run bench
  *   BENCH_ONLY=vsKubectl,pods100 npm run bench    (some sections; merged into BENCH_OUT)
+ *   BENCH_TRUTH_RUNS=3                     (runs of each ground-truth scenario, per mode)
  *
  * Whole-process CPU time and peak memory come from GNU time (/usr/bin/time, Debian's
  * "time" package): the operating system's accounting of each finished process, the
@@ -26,6 +27,9 @@ import { percentile, type PodSetTimeline } from "../src/core/pod-set.ts";
 import { parseServerTime } from "../src/core/window.ts";
 import { parseRecording } from "../src/trace/recording.ts";
 import { KUBECTL as kubectlPath } from "../test/support/cluster.ts";
+import { kubeconfigThrough, startDelayProxy } from "../test/support/delay-proxy.ts";
+import { SPANS_FILE } from "../test/support/otel-spans.ts";
+import { measureGroundTruth, summarise, TRUTH_SCENARIOS } from "./ground-truth.ts";
 
 const exec = promisify(execFile);
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -390,6 +394,53 @@ async function interrupts(): Promise<Record<string, unknown>> {
   return { runs: SIGINT_RUNS, exitCodes: codes, objectsLeftBehind: left };
 }
 
+// --- ground truth --------------------------------------------------------------------------
+
+const TRUTH_RUNS = Number(process.env["BENCH_TRUTH_RUNS"] ?? 3);
+
+/**
+ * Every boundary against the kubelet's and apiserver's spans (bench/ground-truth.ts): the
+ * varied pods, run directly and through a proxy that adds 25 ms each way, as on a remote
+ * cluster. Needs the local cluster's tracing (on unless PODTRACE_TRACING=0).
+ */
+async function groundTruth(): Promise<Record<string, unknown>> {
+  if (!existsSync(SPANS_FILE))
+    return { skipped: `no span file ${SPANS_FILE}: the local cluster runs without tracing (PODTRACE_TRACING=0)` };
+  const forgetImage = async (image: string) => {
+    await exec("ctr", ["--address", "/run/podtrace/containerd/containerd.sock", "-n", "k8s.io", "images", "rm", image]).catch(
+      () => undefined,
+    );
+  };
+  const trace = async (args: string[], kubeconfig: string) =>
+    (await exec(BIN, args, { cwd: ROOT, env: { ...env, KUBECONFIG: kubeconfig }, maxBuffer: 64 << 20 }).catch((e: { stdout: string }) => e))
+      .stdout;
+  const common = { namespace: NS, runs: TRUTH_RUNS, forgetImage, podtrace: trace };
+  const direct = await measureGroundTruth({ ...common, label: `${process.pid}-direct`, kubeconfig: KUBECONFIG });
+  const proxy = await startDelayProxy({ delayMs: 25 });
+  const delayed = `/tmp/podtrace-bench-${process.pid}-delayed.kubeconfig`;
+  kubeconfigThrough(KUBECONFIG, proxy.port, delayed);
+  let remote;
+  try {
+    remote = await measureGroundTruth({ ...common, label: `${process.pid}-delayed`, kubeconfig: delayed });
+  } finally {
+    await proxy.close();
+  }
+  const figures = (samples: typeof direct) => {
+    const kinds = summarise(samples);
+    const arrival = kinds.filter((k) => k.arrival);
+    return {
+      runs: TRUTH_RUNS * TRUTH_SCENARIOS.length,
+      kinds,
+      // Over the boundaries podtrace had a watch arrival for: the worst kind's p95.
+      arrivalP95Ms: Math.max(...arrival.map((k) => k.p95Ms)),
+      arrivalWorstKind: arrival.reduce((a, b) => (b.p95Ms > a.p95Ms ? b : a)).kind,
+      insideShare: samples.filter((x) => x.inside).length / samples.length,
+      samples: samples.length,
+    };
+  };
+  return { direct: figures(direct), delayed25ms: figures(remote) };
+}
+
 // --- main -------------------------------------------------------------------------------------
 
 /** The sections, in the order they run; BENCH_ONLY picks some by name. */
@@ -413,6 +464,11 @@ const SECTIONS: [string, string, (results: Record<string, unknown>, node: string
   ["pods100", "100 pods in one run", async (r) => void (r["pods100"] = await manyPods(100))],
   ["apiserverRestart", "kube-apiserver restart mid-run", async (r) => void (r["apiserverRestart"] = await apiserverRestart())],
   ["interrupts", `${SIGINT_RUNS} runs interrupted at random moments`, async (r) => void (r["interrupts"] = await interrupts())],
+  [
+    "groundTruth",
+    `boundaries against the kubelet's and apiserver's spans (${TRUTH_RUNS} runs of ${TRUTH_SCENARIOS.length} pods, direct and 25 ms away)`,
+    async (r) => void (r["groundTruth"] = await groundTruth()),
+  ],
 ];
 
 async function main(): Promise<void> {
@@ -446,6 +502,7 @@ async function main(): Promise<void> {
   results["measuredAt"] = measuredAt;
   writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(table(results));
+  process.stdout.write(truthTable(results["groundTruth"]));
   process.stdout.write(`\nfigures written to ${OUT}\n`);
 }
 
@@ -572,6 +629,27 @@ function table(r: Record<string, unknown>): string {
       "0",
       () => g("interrupts.objectsLeftBehind") === 0,
     ],
+    [
+      "groundTruth",
+      "ground truth: p95 |error| of boundaries with a watch arrival",
+      () => `${ms(g("groundTruth.direct.arrivalP95Ms"))} (worst: ${String(g("groundTruth.direct.arrivalWorstKind"))})`,
+      "<= 20 ms",
+      () => g("groundTruth.direct.arrivalP95Ms") <= 20,
+    ],
+    [
+      "groundTruth",
+      "ground truth, 25 ms each way: p95 |error| with an arrival",
+      () => `${ms(g("groundTruth.delayed25ms.arrivalP95Ms"))} (worst: ${String(g("groundTruth.delayed25ms.arrivalWorstKind"))})`,
+      "<= 20 ms",
+      () => g("groundTruth.delayed25ms.arrivalP95Ms") <= 20,
+    ],
+    [
+      "groundTruth",
+      "ground truth: spans inside the reported window (direct / 25 ms)",
+      () => `${(100 * g("groundTruth.direct.insideShare")).toFixed(1)}% / ${(100 * g("groundTruth.delayed25ms.insideShare")).toFixed(1)}%`,
+      "100%",
+      () => g("groundTruth.direct.insideShare") === 1 && g("groundTruth.delayed25ms.insideShare") === 1,
+    ],
   ];
   const shown = rows.map(([section, name, value, goal, met]): [string, string, string, string] => {
     try {
@@ -589,6 +667,23 @@ function table(r: Record<string, unknown>): string {
       ...shown.map(([name, value, goal, met]) => `${name.padEnd(w)}  ${value.padEnd(v)}  goal ${goal.padEnd(16)} ${met}`),
     ].join("\n") + "\n"
   );
+}
+
+/** The ground truth per kind of boundary: median and p95 of |podtrace - span|, share inside the window. */
+function truthTable(truth: unknown): string {
+  const t = truth as
+    { direct?: { kinds: ReturnType<typeof summarise> }; delayed25ms?: { kinds: ReturnType<typeof summarise> } } | undefined;
+  if (!t?.direct || !t.delayed25ms) return "";
+  const remote = new Map(t.delayed25ms.kinds.map((k) => [k.kind, k]));
+  const lines = ["", "ground truth per boundary (|podtrace - span|: median / p95, inside the window; * = with a watch arrival)"];
+  lines.push(`${"boundary".padEnd(24)} ${"direct".padEnd(28)} 25 ms each way`);
+  for (const k of t.direct.kinds) {
+    const r = remote.get(k.kind);
+    const cell = (x: typeof k | undefined) =>
+      x ? `${x.medianMs.toFixed(1)} / ${x.p95Ms.toFixed(1)} ms, ${(100 * x.inside).toFixed(0)}% (n=${x.n})` : "-";
+    lines.push(`${(k.kind + (k.arrival ? " *" : "")).padEnd(24)} ${cell(k).padEnd(28)} ${cell(r)}`);
+  }
+  return `${lines.join("\n")}\n`;
 }
 
 await main();
