@@ -54,13 +54,28 @@ export interface Clocks {
   interval(clock: string): OffsetInterval;
 }
 
-export function estimateClocks(run: ObservedRun): Clocks {
+/**
+ * How long after its writer stamped it a precise stamp (an Event's name time, the
+ * scheduler's eventTime) reaches podtrace, beyond the watch's one-way latency: the Event's
+ * write and the watch's dispatch (3 to 10 ms on the local cluster, measured against the
+ * kubelet's spans).
+ */
+export const PRECISE_STAMP_DELIVERY_MS = 5;
+
+/**
+ * `latencyMs`: the watch's estimated one-way latency. A clock with precise stamps is
+ * placed from them: their tightest bound (the stamp that arrived soonest after it was
+ * written) plus the usual delivery, which finds a node that runs half a second behind
+ * although one-second stamps alone would allow it to agree.
+ */
+export function estimateClocks(run: ObservedRun, latencyMs = 0): Clocks {
   const bounds = collectStampBounds(run);
-  const byClock = new Map<string, { lower: number; upper: number; stamps: number }>();
+  const byClock = new Map<string, { lower: number; upper: number; stamps: number; preciseLower: number }>();
   for (const b of bounds) {
-    const entry = byClock.get(b.clock) ?? { lower: -Infinity, upper: Infinity, stamps: 0 };
+    const entry = byClock.get(b.clock) ?? { lower: -Infinity, upper: Infinity, stamps: 0, preciseLower: -Infinity };
     entry.lower = Math.max(entry.lower, b.stamp.ms - b.notAfter);
     entry.upper = Math.min(entry.upper, b.stamp.ms + b.stamp.precisionMs - b.notBefore);
+    if (b.stamp.precisionMs < 1) entry.preciseLower = Math.max(entry.preciseLower, b.stamp.ms - b.notAfter);
     entry.stamps++;
     byClock.set(b.clock, entry);
   }
@@ -69,7 +84,8 @@ export function estimateClocks(run: ObservedRun): Clocks {
   const apiEstimate = estimateWithin(api.lower, api.upper, 0);
   const sources: ClockSource[] = [];
   for (const [clock, b] of [...byClock].sort(([a], [b]) => clockOrder(a) - clockOrder(b))) {
-    const target = clock === APISERVER ? 0 : apiEstimate;
+    const target =
+      clock === APISERVER ? 0 : Number.isFinite(b.preciseLower) ? b.preciseLower + latencyMs + PRECISE_STAMP_DELIVERY_MS : apiEstimate;
     const estimate = estimateWithin(b.lower, b.upper, target);
     sources.push({
       source: clock,
@@ -98,9 +114,8 @@ export function estimateClocks(run: ObservedRun): Clocks {
 }
 
 /**
- * Warnings about clocks: a clock whose stamps contradict each other, or one whose
- * interval excludes the apiserver's estimate (its stamps contradict the apiserver's by
- * more than their precision).
+ * Warnings about clocks: a clock whose stamps contradict each other, or one estimated
+ * further from the apiserver's than its stamps' precision and their delivery explain.
  */
 export function clockWarnings(clocks: Clocks): string[] {
   const warnings: string[] = [];
@@ -114,16 +129,18 @@ export function clockWarnings(clocks: Clocks): string[] {
     }
     if (s.source === APISERVER) continue;
     const delta = s.offsetMs - api;
-    if (Math.abs(delta) > 0) {
-      const [near, far] = [s.lowerMs === null ? null : s.lowerMs - api, s.upperMs === null ? null : s.upperMs - api];
-      const range = delta < 0 ? `${fmt(-(far ?? delta))} to ${fmt(-(near ?? delta))}` : `${fmt(near ?? delta)} to ${fmt(far ?? delta)}`;
+    if (Math.abs(delta) > CLOCK_WARNING_MS) {
+      const bounds = `${fmt((s.lowerMs ?? -Infinity) - api)} to ${fmt((s.upperMs ?? Infinity) - api)} ms`;
       warnings.push(
-        `the ${s.source} clock runs ${range} ms ${delta < 0 ? "behind" : "ahead of"} the apiserver's: its stamps are placed by that estimate and their windows widened by it`,
+        `the ${s.source} clock runs about ${Math.round(Math.abs(delta))} ms ${delta < 0 ? "behind" : "ahead of"} the apiserver's (its stamps allow ${bounds}): its stamps are placed by that estimate and their windows widened by what they allow`,
       );
     }
   }
   return warnings;
 }
+
+/** Clocks closer than this to the apiserver's are taken to agree: delivery times vary by as much. */
+const CLOCK_WARNING_MS = 50;
 
 function fmt(ms: number): string {
   return Number.isFinite(ms) ? String(Math.round(ms)) : "?";

@@ -41,7 +41,7 @@ import { clientInstant, notBefore, place, type Signal } from "./window.ts";
 
 export function correlate(observations: readonly Observation[]): Timeline {
   const run = indexObservations(observations);
-  return new Correlation(run, estimateClocks(run)).timeline();
+  return new Correlation(run, estimateClocks(run, estimateLatency(run).oneWayMs)).timeline();
 }
 
 function draft(kind: PhaseKind, details: Phase["details"] = {}): PhaseDraft {

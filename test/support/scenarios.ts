@@ -250,4 +250,44 @@ export const SCENARIOS: Record<string, { what: string; check: (t: Timeline) => v
       expect(phase(t, "readiness:slow").end!.offsetMs - phase(t, "container-start:slow").end!.offsetMs).toBeGreaterThanOrEqual(2500);
     },
   },
+  "kubelet-behind-500": {
+    what: "the node's clock half a second behind (a proxy shifts what the kubelet writes): found, said, and Ready kept",
+    check: (t) => expectNodeClock(t, -500),
+  },
+  "kubelet-behind-2000": {
+    what: "the node's clock two seconds behind: found, said, and nothing placed before the create request",
+    check: (t) => expectNodeClock(t, -2000),
+  },
+  "kubelet-ahead-1500": {
+    what: "the node's clock a second and a half ahead: found, said, and nothing negative",
+    check: (t) => expectNodeClock(t, 1500),
+  },
+  "api-latency": {
+    what: "podtrace 25 ms away from the apiserver: the latency found from a round trip and taken off the arrivals",
+    check: (t) => {
+      expect(t.latency.roundTripMs!).toBeGreaterThanOrEqual(50);
+      expect(t.latency.oneWayMs).toBeGreaterThanOrEqual(25);
+      expect(t.latency.oneWayMs).toBeLessThan(60);
+      // The create request's own round trip (2 x 25 ms) is the admission, less the way back.
+      expect(phase(t, "admission").durationMs!).toBeGreaterThanOrEqual(20);
+      expect(t.verdict.outcome).toBe("ready");
+      expect(t.endpointsAfterMs).not.toBeNull();
+    },
+  },
 };
+
+/**
+ * A node whose clock ran `skewMs` off (the kubelet-skew proxy shifted everything the
+ * kubelet wrote): the node's clock is estimated within 100 ms of it, a warning names it,
+ * and the timeline stays whole.
+ */
+function expectNodeClock(t: Timeline, skewMs: number): void {
+  const node = t.clocks.find((k) => k.source.startsWith("node "))!;
+  expect(node.consistent).toBe(true);
+  expect(Math.abs(node.offsetMs - skewMs)).toBeLessThan(100);
+  expect(t.warnings.join("\n")).toMatch(new RegExp(`clock runs about \\d+ ms ${skewMs < 0 ? "behind" : "ahead of"} the apiserver's`));
+  expect(t.verdict.outcome).toBe("ready");
+  // The init container sleeps 1 s, the app is ready 2 s after it starts: the skew moves none of it.
+  expect(longestPossibleMs(phase(t, "init-run:warmup"))).toBeGreaterThanOrEqual(1000);
+  expect(phase(t, "readiness:web").end!.offsetMs - phase(t, "container-start:web").end!.offsetMs).toBeGreaterThanOrEqual(1500);
+}

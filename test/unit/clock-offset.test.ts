@@ -48,7 +48,8 @@ describe("clock estimates", () => {
       for (const k of clocks.sources) {
         expect(k.lowerMs!, `${name} ${k.source}`).toBeLessThanOrEqual(0);
         expect(k.upperMs!, `${name} ${k.source}`).toBeGreaterThanOrEqual(0);
-        expect(k.offsetMs, `${name} ${k.source}`).toBe(0);
+        // Placed from precise stamps (the scheduler's eventTime, Events' name times) plus their usual delivery.
+        expect(Math.abs(k.offsetMs), `${name} ${k.source}`).toBeLessThan(20);
       }
       expect(correlate(loadRecording(name).observations).warnings.join("\n"), name).not.toMatch(/clock/);
     }

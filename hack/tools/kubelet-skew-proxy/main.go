@@ -21,9 +21,11 @@
 // changed, but the event recorder keeps the Event a write returned and patches it by
 // name, and lease renewals send the returned Lease back whole. So responses about the
 // kubelet's Events and Lease (not watches) are shifted back; every other response and
-// every watch stream passes untouched, as a skewed node would read them. Whole-second stamps (metav1.Time) are shifted from their second and
-// truncated again: exact for offsets in whole seconds, otherwise off by up to 1 s from
-// what a skewed clock would have written; microsecond stamps shift exactly.
+// every watch stream passes untouched, as a skewed node would read them. A whole-second
+// stamp (metav1.Time) is shifted from the moment the write arrived when that falls in its
+// second (a stamp written as it happened), else from the end of its second, and truncated
+// again: what a skewed clock would have written, to within the write's delay;
+// microsecond stamps and the nanoseconds in Events' names shift exactly.
 //
 // The proxy offers only HTTP/1.1 to the kubelet (its client falls back from h2) and
 // speaks HTTP/2 to the apiserver, authenticating with the kubelet's own client
@@ -87,11 +89,24 @@ type shifter struct {
 }
 
 // shiftTime shifts one RFC 3339 stamp, keeping its layout: microseconds stay microseconds,
-// whole seconds are truncated to whole seconds again.
-func shiftTime(v string, offset time.Duration) (string, bool) {
+// whole seconds are truncated to whole seconds again. A whole-second stamp s says only
+// that its instant was in [s, s+1 s): a node whose clock ran offset off would have written
+// floor(instant + offset), not floor(s + offset). With `now` (the time the kubelet's write
+// arrived here; nil when shifting back what the apiserver returns) the instant is taken as
+// now when now falls in that second (a stamp written as it happened), else as the end of
+// the second (a stamp reported later, such as a container's startedAt).
+func shiftTime(v string, offset time.Duration, now *time.Time) (string, bool) {
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
 		return v, false
+	}
+	if now != nil && !strings.Contains(v, ".") {
+		switch {
+		case !now.Before(t) && now.Before(t.Add(time.Second)):
+			t = *now
+		case !now.Before(t):
+			t = t.Add(time.Second - time.Millisecond)
+		}
 	}
 	t = t.Add(offset).UTC()
 	if strings.Contains(v, ".") {
@@ -114,17 +129,17 @@ func shiftEventName(name string, offset time.Duration) string {
 }
 
 // walk shifts every stamp under a time key, at any depth.
-func walk(v any, offset time.Duration) any {
+func walk(v any, offset time.Duration, now *time.Time) any {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, val := range x {
 			if str, ok := val.(string); ok && timeKeys[k] {
-				if shifted, ok := shiftTime(str, offset); ok {
+				if shifted, ok := shiftTime(str, offset, now); ok {
 					x[k] = shifted
 				}
 				continue
 			}
-			x[k] = walk(val, offset)
+			x[k] = walk(val, offset, now)
 		}
 	case []any:
 		for i := range x {
@@ -133,26 +148,26 @@ func walk(v any, offset time.Duration) any {
 			if op, ok := x[i].(map[string]any); ok {
 				path, _ := op["path"].(string)
 				if value, ok := op["value"].(string); ok && timeKeys[path[strings.LastIndex(path, "/")+1:]] {
-					if shifted, ok := shiftTime(value, offset); ok {
+					if shifted, ok := shiftTime(value, offset, now); ok {
 						op["value"] = shifted
 					}
 					continue
 				}
 			}
-			x[i] = walk(x[i], offset)
+			x[i] = walk(x[i], offset, now)
 		}
 	}
 	return v
 }
 
-func shiftJSON(body []byte, offset time.Duration, isEvent bool) ([]byte, error) {
+func shiftJSON(body []byte, offset time.Duration, isEvent bool, now *time.Time) ([]byte, error) {
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err != nil {
 		return nil, err
 	}
-	walk(doc, offset)
+	walk(doc, offset, now)
 	if obj, ok := doc.(map[string]any); ok && isEvent {
 		if meta, ok := obj["metadata"].(map[string]any); ok {
 			if name, ok := meta["name"].(string); ok {
@@ -165,7 +180,7 @@ func shiftJSON(body []byte, offset time.Duration, isEvent bool) ([]byte, error) 
 
 // shiftProtobuf decodes a Kubernetes protobuf body of a kind the kubelet writes, shifts it
 // as JSON and encodes it again; other kinds pass unchanged.
-func (s *shifter) shiftProtobuf(body []byte, offset time.Duration, isEvent bool) ([]byte, error) {
+func (s *shifter) shiftProtobuf(body []byte, offset time.Duration, isEvent bool, now *time.Time) ([]byte, error) {
 	if !bytes.HasPrefix(body, protobufPrefix) {
 		return nil, errors.New("no protobuf envelope")
 	}
@@ -193,7 +208,7 @@ func (s *shifter) shiftProtobuf(body []byte, offset time.Duration, isEvent bool)
 	if err != nil {
 		return nil, err
 	}
-	if asJSON, err = shiftJSON(asJSON, offset, isEvent); err != nil {
+	if asJSON, err = shiftJSON(asJSON, offset, isEvent, now); err != nil {
 		return nil, err
 	}
 	shifted, _ := s.scheme.New(gvk)
@@ -212,13 +227,13 @@ func (s *shifter) shiftProtobuf(body []byte, offset time.Duration, isEvent bool)
 
 // shiftBody shifts a body of the given content type: Kubernetes protobuf or any JSON
 // (application/json and the strategic-merge, merge and JSON patch types); others pass.
-func (s *shifter) shiftBody(body []byte, contentType string, offset time.Duration, isEvent bool) ([]byte, error) {
+func (s *shifter) shiftBody(body []byte, contentType string, offset time.Duration, isEvent bool, now *time.Time) ([]byte, error) {
 	contentType = strings.TrimSpace(strings.Split(contentType, ";")[0])
 	switch {
 	case contentType == protobufType:
-		return s.shiftProtobuf(body, offset, isEvent)
+		return s.shiftProtobuf(body, offset, isEvent, now)
 	case strings.HasSuffix(contentType, "json"):
-		return shiftJSON(body, offset, isEvent)
+		return shiftJSON(body, offset, isEvent, now)
 	}
 	return body, nil
 }
@@ -260,7 +275,8 @@ func (s *shifter) rewrite(r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.shiftBody(body, r.Header.Get("Content-Type"), s.offset, isEvent)
+	now := time.Now()
+	out, err := s.shiftBody(body, r.Header.Get("Content-Type"), s.offset, isEvent, &now)
 	if err != nil {
 		return fmt.Errorf("%s %s (%s): %w", r.Method, r.URL.Path, r.Header.Get("Content-Type"), err)
 	}
@@ -294,7 +310,7 @@ func (s *shifter) unshift(resp *http.Response) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.shiftBody(body, resp.Header.Get("Content-Type"), -s.offset, isEvent)
+	out, err := s.shiftBody(body, resp.Header.Get("Content-Type"), -s.offset, isEvent, nil)
 	if err != nil {
 		return fmt.Errorf("response to %s %s: %w", resp.Request.Method, resp.Request.URL.Path, err)
 	}
