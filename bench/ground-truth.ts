@@ -79,17 +79,19 @@ export function compare(run: TracedRun, spans: readonly Span[]): TruthSample[] {
   const submit = create.sentAt;
   const ps = podSpans(spans, { namespace: t.pod.namespace, name: t.pod.name, uid: t.pod.uid });
   const samples: TruthSample[] = [];
-  const add = (kind: string, b: Boundary | null | undefined, truthMs: number | null | undefined) => {
-    if (!b || truthMs === null || truthMs === undefined) return;
+  /** `truth`: an instant, or for a write the interval of its etcd transaction (the commit is somewhere in it). */
+  const add = (kind: string, b: Boundary | null | undefined, truth: number | readonly [number, number] | null | undefined) => {
+    if (!b || truth === null || truth === undefined) return;
+    const [lo, hi] = typeof truth === "number" ? [truth, truth] : truth;
     const at = submit + b.offsetMs;
     const window = b.windowMs ? [submit + b.windowMs[0], submit + b.windowMs[1]] : [at, at];
     samples.push({
       scenario: run.scenario,
       kind,
       arrival: b.sources.some((s) => s.startsWith("arrival")),
-      errorMs: at - truthMs,
+      errorMs: at < lo ? at - lo : at > hi ? at - hi : 0,
       // The window is rounded to the microsecond; the span to the nanosecond.
-      inside: truthMs >= window[0]! - 0.01 && truthMs <= window[1]! + 0.01,
+      inside: hi >= window[0]! - 0.01 && lo <= window[1]! + 0.01,
     });
   };
   const phase = (id: string): Phase | undefined => t.phases.find((p) => p.id === id && p.onCriticalPath);
@@ -128,11 +130,12 @@ export function compare(run: TracedRun, spans: readonly Span[]): TruthSample[] {
   });
 
   // Status-borne boundaries: the status write whose update showed them.
-  const writes = ps.statusWrites.map((w) => commit(w.server?.storage)).filter((x): x is number => x !== null);
+  const writes = ps.statusWrites.map((w) => commit(w.server?.storage)).filter((x): x is [number, number] => x !== null);
+  // The write whose update showed the boundary: the last that began before it arrived.
   const writeBefore = (b: Boundary | null | undefined) => {
     if (!b?.windowMs) return null;
     const latest = submit + b.windowMs[1];
-    return writes.filter((w) => w <= latest).at(-1) ?? null;
+    return writes.filter((w) => w[0] <= latest).at(-1) ?? null;
   };
   for (const p of t.phases.filter((x) => x.onCriticalPath)) {
     // A sidecar's passing startup probe makes the kubelet start the next container at once,
@@ -144,25 +147,29 @@ export function compare(run: TracedRun, spans: readonly Span[]): TruthSample[] {
   const endpoints = phase("endpoints");
   if (endpoints?.end?.windowMs) {
     const latest = submit + endpoints.end.windowMs[1];
-    const sliceWrites = endpointSliceWrites(spans, t.pod.namespace).filter((w) => w <= latest);
+    const sliceWrites = endpointSliceWrites(spans, t.pod.namespace).filter((w) => w[0] <= latest);
     add("endpoints end", endpoints.end, sliceWrites.at(-1));
   }
   return samples;
 }
 
 /**
- * When a storage write was committed: the end of etcd's transaction inside it. Watchers
- * hear of the change from then on, while the apiserver's storage span goes on decoding.
+ * When a storage write was committed: during etcd's transaction inside it (its last one: a
+ * conflict makes the apiserver try again). Watchers may hear of the change before the
+ * transaction's response is back, while the apiserver's storage span goes on decoding: the
+ * commit lies somewhere in the transaction.
  */
-function committed(spans: readonly Span[], storage: Span): number {
-  const txn = spans.find(
-    (s) => s.traceId === storage.traceId && s.name === "etcdserverpb.KV/Txn" && s.startMs >= storage.startMs && s.endMs <= storage.endMs,
-  );
-  return txn?.endMs ?? storage.endMs;
+function committed(spans: readonly Span[], storage: Span): [number, number] {
+  const txn = spans
+    .filter(
+      (s) => s.traceId === storage.traceId && s.name === "etcdserverpb.KV/Txn" && s.startMs >= storage.startMs && s.endMs <= storage.endMs,
+    )
+    .at(-1);
+  return txn ? [txn.startMs, txn.endMs] : [storage.startMs, storage.endMs];
 }
 
 /** The etcd write of the pod's binding (the scheduler's POST .../pods/NAME/binding). */
-function bindingWrite(spans: readonly Span[], namespace: string, name: string): number | null {
+function bindingWrite(spans: readonly Span[], namespace: string, name: string): [number, number] | null {
   const request = spans.find(
     (s) =>
       s.service === "apiserver" &&
@@ -175,7 +182,7 @@ function bindingWrite(spans: readonly Span[], namespace: string, name: string): 
 }
 
 /** The etcd writes of EndpointSlices in the namespace, in order. */
-function endpointSliceWrites(spans: readonly Span[], namespace: string): number[] {
+function endpointSliceWrites(spans: readonly Span[], namespace: string): [number, number][] {
   return spans
     .filter(
       (s) =>
@@ -185,7 +192,7 @@ function endpointSliceWrites(spans: readonly Span[], namespace: string): number[
     )
     .filter((s) => s.name.startsWith("Create") || s.name.startsWith("GuaranteedUpdate"))
     .map((s) => committed(spans, s))
-    .sort((a, b) => a - b);
+    .sort((a, b) => a[0] - b[0]);
 }
 
 /** Per kind: how many, median and p95 of |error|, and the share inside the reported window. */

@@ -122,7 +122,9 @@ class Correlation {
     // went through, so even its microsecond eventTime only bounds the binding from above.
     const scheduledSnapshot = firstSnapshot(this.run.pods, (p) => nodeName(p) !== "");
     const scheduled = this.placeMark([
-      ...s.eventSignals(s.podEvent("Scheduled")).map((x): Signal => ({ ...x, earliest: -Infinity })),
+      // The event is made after the binding's response came back to the scheduler: an upper
+      // bound; the watch's delivery of the binding itself is the closer estimate.
+      ...s.eventSignals(s.podEvent("Scheduled")).map((x): Signal => ({ source: x.source, earliest: -Infinity, latest: x.latest })),
       ...s.conditionSignals("PodScheduled"),
       ...(scheduledSnapshot ? [s.arrival("arrival of pod update with spec.nodeName", scheduledSnapshot.arrivedAt)] : []),
     ]);

@@ -48,8 +48,10 @@ describe("clock estimates", () => {
       for (const k of clocks.sources) {
         expect(k.lowerMs!, `${name} ${k.source}`).toBeLessThanOrEqual(0);
         expect(k.upperMs!, `${name} ${k.source}`).toBeGreaterThanOrEqual(0);
-        // Placed from precise stamps (the scheduler's eventTime, Events' name times) plus their usual delivery.
-        expect(Math.abs(k.offsetMs), `${name} ${k.source}`).toBeLessThan(20);
+        // Placed from precise stamps (the scheduler's eventTime, Events' name times): within
+        // what the clocks may differ without a warning (the client clock of recordings made
+        // before it was anchored to the wall clock was up to ~20 ms off).
+        expect(Math.abs(k.offsetMs), `${name} ${k.source}`).toBeLessThan(50);
       }
       expect(correlate(loadRecording(name).observations).warnings.join("\n"), name).not.toMatch(/clock/);
     }
