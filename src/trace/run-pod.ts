@@ -80,6 +80,9 @@ export interface TraceResult {
   finished: Promise<string[]>;
 }
 
+/** When, after the create request, to measure a round trip to the apiserver (ms). */
+const LATENCY_PROBES_MS = [0, 150, 600];
+
 /** How many create requests are in flight at once with --replicas. */
 const CREATE_CONCURRENCY = 8;
 
@@ -346,12 +349,18 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     const rejected = controller
       ? await createController(client, ns, namespace, name, controller, options.signal, record, onSent)
       : await createPods(client, ns, namespace, named.pods, options.signal, record, onSent);
-    // One round trip on the warm connection: the requests before the create paid for its
-    // set-up (a TLS handshake), so only this one says how far away the apiserver is.
-    void client.request("GET", "/version").then(
-      (r) => record(requestObservation("GET", "/version", r)),
-      () => undefined,
-    );
+    // Round trips on the warm connection: the requests before the create paid for its
+    // set-up (a TLS handshake), so only these say how far away the apiserver is. A few,
+    // spread out, as one may wait behind another request.
+    for (const after of LATENCY_PROBES_MS) {
+      setTimeout(() => {
+        if (ended) return;
+        void client.request("GET", "/version").then(
+          (r) => record(requestObservation("GET", "/version", r)),
+          () => undefined,
+        );
+      }, after).unref();
+    }
     if (rejected) {
       // Rejected: the verdict carries the API's words.
       if (rejected.status === 401) client.checkAccess(rejected, `creating pod ${name}`);
