@@ -301,14 +301,33 @@ podman_cluster_running() {
   ((all > 0 && running == all))
 }
 
+# Every node's main process is alive: podman's record says "running" also for containers
+# whose processes were killed from outside (a host whose processes were all stopped, say),
+# because conmon, which would have recorded the exit, died with them.
+podman_nodes_alive() {
+  local id pid
+  for id in $(podman ps -q --filter "label=${CLUSTER_LABEL}"); do
+    pid="$(podman inspect "${id}" --format '{{.State.Pid}}')"
+    [[ "${pid}" =~ ^[1-9][0-9]*$ && -d "/proc/${pid}" ]] || return 1
+  done
+}
+
+# The control plane answers: anonymous /readyz is allowed by kubeadm's default RBAC.
+podman_apiserver_answers() {
+  local ip
+  ip="$(node_ip "${CLUSTER_NAME}-control-plane")"
+  [[ -n "${ip}" ]] && curl -sfk --max-time 2 "https://${ip}:6443/readyz" >/dev/null
+}
+
 podman_create_cluster() {
-  if podman_cluster_running; then
+  if podman_cluster_running && podman_nodes_alive \
+    && wait_for "apiserver" 20 podman_apiserver_answers; then
     log "kind cluster ${CLUSTER_NAME} already running; reusing it"
     return
   fi
   if kind_podman get clusters 2>/dev/null | grep -qx "${CLUSTER_NAME}"; then
-    log "kind cluster ${CLUSTER_NAME} exists but not every node runs; recreating it"
-    kind_podman delete cluster --name "${CLUSTER_NAME}" --kubeconfig "${KIND_KUBECONFIG}"
+    log "kind cluster ${CLUSTER_NAME} exists but is not healthy (a node or its apiserver is down); recreating it"
+    podman_delete_cluster
   fi
   mkdir -p "${KIND_STATE}" "$(dirname "${KIND_KUBECONFIG}")"
   kind_config podman >"${KIND_STATE}/kind-config.yaml"
@@ -405,9 +424,33 @@ podman_delete_cluster() {
   ((${#ids[@]} == 0)) || podman rm --force --time 0 --volumes "${ids[@]}" >/dev/null
   mapfile -t ids < <(node_volumes)
   ((${#ids[@]} == 0)) || podman volume rm --force "${ids[@]}" >/dev/null
-  # podman's parent cgroup, unless other containers still use it.
-  rmdir /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true
+  remove_node_cgroups
+  # podman's parent cgroup and its conmons' cgroup, unless other containers still use them
+  # (rmdir refuses a cgroup with processes or children).
+  rmdir /sys/fs/cgroup/*/libpod_parent/conmon /sys/fs/cgroup/*/libpod_parent 2>/dev/null || true
 }
+
+# podman removes a container's cgroups when conmon reports its exit; nodes whose conmon
+# was killed from outside leave them, with the cgroups their systemd and kubelet made
+# inside. Whatever still runs in them is the node's and goes; then the empty trees go,
+# innermost first.
+remove_node_cgroups() {
+  local id dir pids
+  for id in "${NODE_IDS[@]}"; do
+    for dir in $(find /sys/fs/cgroup -maxdepth 3 -type d -name "*${id}*" 2>/dev/null); do
+      pids="$(find "${dir}" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)"
+      [[ -z "${pids}" ]] || kill -KILL ${pids} 2>/dev/null || true
+    done
+  done
+  for id in "${NODE_IDS[@]}"; do
+    for dir in $(find /sys/fs/cgroup -maxdepth 3 -type d -name "*${id}*" 2>/dev/null); do
+      # Killed processes leave their cgroup a moment after the signal.
+      wait_for "cgroup ${dir} to empty" 5 rmdir_tree "${dir}" || true
+    done
+  done
+}
+
+rmdir_tree() { find "$1" -depth -type d -exec rmdir {} + 2>/dev/null; [[ ! -d "$1" ]]; }
 
 # Processes pgrep finds, less zombies (gone, only not reaped yet by their parent).
 live_pids() {
