@@ -187,7 +187,11 @@ describe("where manifests come from", () => {
 
 describe("podtrace run --image", () => {
   it("builds a pod as kubectl run does; --pull always pulls; -- words are the arguments; --service without ports is headless", async () => {
-    const node = (await kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")).trim();
+    // A node pods may be scheduled to (kind's control plane is tainted NoSchedule).
+    const nodes = JSON.parse(await kubectl("get", "nodes", "-o", "json")) as {
+      items: { metadata: { name: string }; spec: { taints?: { effect: string }[] } }[];
+    };
+    const node = nodes.items.find((n) => !(n.spec.taints ?? []).some((t) => t.effect === "NoSchedule"))!.metadata.name;
     const r = await podtrace([
       "run",
       "--image",

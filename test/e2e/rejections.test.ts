@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Timeline } from "../../src/core/timeline.ts";
 import { podtrace } from "../support/cli.ts";
-import { createNamespace, deleteNamespace, kubectl, leftovers } from "../support/cluster.ts";
+import { createNamespace, deleteNamespace, kubectl, leftovers, APISERVER_ON_LOOPBACK } from "../support/cluster.ts";
 
 const exec = promisify(execFile);
 let ns = "";
@@ -194,7 +194,8 @@ spec:
   });
 });
 
-describe("an admission webhook on loopback, served by the test", () => {
+// The apiserver must reach the test's loopback: only the local cluster's can.
+describe.runIf(APISERVER_ON_LOOPBACK)("an admission webhook on loopback, served by the test", () => {
   const webhook = `deny.${policy}.podtrace.dev`;
   let server: Server | undefined;
   let port = 0;

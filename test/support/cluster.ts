@@ -4,9 +4,10 @@
  * file so "nothing left behind" can be checked exactly.
  */
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
+import { parse } from "yaml";
 
 const exec = promisify(execFile);
 
@@ -81,3 +82,24 @@ export async function schedulableNodes(): Promise<string[]> {
     .map((n) => n.metadata.name)
     .sort();
 }
+
+/**
+ * Whether the cluster's apiserver listens on this host's loopback (the local cluster): only
+ * then can a loopback proxy stand before it, or the apiserver call a webhook the test
+ * serves on loopback. kind's apiserver is in a podman network, so those tests skip there.
+ */
+export const APISERVER_ON_LOOPBACK: boolean = (() => {
+  try {
+    const config = parse(readFileSync(KUBECONFIG, "utf8")) as {
+      "current-context"?: string;
+      contexts?: { name: string; context: { cluster: string } }[];
+      clusters?: { name: string; cluster: { server: string } }[];
+    };
+    const context = config.contexts?.find((c) => c.name === config["current-context"]);
+    const server = config.clusters?.find((c) => c.name === context?.context.cluster)?.cluster.server;
+    const host = server ? new URL(server).hostname : "";
+    return host === "127.0.0.1" || host === "localhost";
+  } catch {
+    return false;
+  }
+})();
