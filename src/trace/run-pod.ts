@@ -341,6 +341,11 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
         );
       serviceCreated = true;
     }
+    // One turn of the event loop first: undici marks the connection of a list that has just
+    // been answered idle only in a microtask after the answer, and a watch started by that
+    // answer may take the last idle one, so the create would open a new connection and its
+    // handshake would count as admission.
+    await new Promise((resolve) => setImmediate(resolve));
     if (options.signal.aborted) throw new Error("interrupted before the pod was created");
     options.progress?.(controller ? `creating ${controller.kind} ${name}` : single ? "creating pod" : `creating ${replicas} pods`);
     // From here pods may exist even if a response never arrives: clean up by label.
