@@ -4,6 +4,7 @@
 // what each output file is made of.
 import { rmSync } from "node:fs";
 import { builtinModules } from "node:module";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { analyzeMetafile, build } from "esbuild";
 
@@ -44,6 +45,39 @@ const builtinsThroughRequire = {
   },
 };
 
+/**
+ * client-node's kubeconfig module imports the proxy agents it builds for a cluster with a
+ * proxy-url (socks, socks-proxy-agent with ip-address, hpagent): some 10 ms of start-up
+ * before the create request, in every run, for kubeconfigs that seldom have one. Each is
+ * replaced by a module of getters that loads the real one when an export is first used.
+ */
+const LOADED_ON_FIRST_USE = new Set(["socks", "socks-proxy-agent", "hpagent"]);
+const proxyAgentsOnFirstUse = {
+  name: "proxy-agents-on-first-use",
+  setup(b) {
+    b.onResolve({ filter: /^(socks|socks-proxy-agent|hpagent)$/ }, async (args) => {
+      if (args.pluginData?.resolving || !LOADED_ON_FIRST_USE.has(args.path)) return undefined;
+      const real = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: { resolving: true } });
+      if (real.errors.length > 0) return real;
+      // Every export the real module has, so a name client-node starts to use is not undefined.
+      const names = Object.keys(await import(real.path)).filter((n) => n !== "default" && n !== "module.exports");
+      // A .cjs name: the stub is CommonJS (its getters are what makes it lazy), whatever the real one is.
+      return { path: `${real.path}.on-first-use.cjs`, namespace: "on-first-use", pluginData: { real: real.path, names } };
+    });
+    b.onLoad({ filter: /.*/, namespace: "on-first-use" }, (args) => ({
+      contents: [
+        `let real;`,
+        `const load = () => (real ??= require(${JSON.stringify(args.pluginData.real)}));`,
+        `module.exports = {`,
+        ...args.pluginData.names.map((n) => `  get ${n}() { return load().${n}; },`),
+        `};`,
+      ].join("\n"),
+      resolveDir: dirname(args.pluginData.real),
+      loader: "js",
+    }));
+  },
+};
+
 /** undici's dispatchers without its index (build/undici.cjs says why). */
 const undiciWithoutIndex = {
   name: "undici-without-index",
@@ -69,7 +103,7 @@ const result = await build({
   minifySyntax: true,
   logLevel: "warning",
   metafile: process.argv.includes("--analyze"),
-  plugins: [generatedClientHasNoSideEffects, builtinsThroughRequire, undiciWithoutIndex],
+  plugins: [generatedClientHasNoSideEffects, builtinsThroughRequire, undiciWithoutIndex, proxyAgentsOnFirstUse],
   // Some dependencies are CommonJS and call require() for Node built-ins.
   banner: {
     js: "import { createRequire as __podtraceCreateRequire } from 'node:module'; const require = __podtraceCreateRequire(import.meta.url);",

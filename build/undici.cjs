@@ -3,16 +3,37 @@
 // "undici"` here). undici's index also loads fetch, WebSocket, EventSource, the cache and
 // the mocks, which cost tens of milliseconds of CPU before the create request can leave;
 // the dispatchers and their request() are all podtrace calls, and all client-node's
-// kubeconfig module refers to. Type checking and the tests see the real package.
+// kubeconfig module refers to. What only a proxy needs (ProxyAgent, and CONNECT on the
+// dispatcher that reaches the proxy) loads when first used. Type checking and the tests
+// see the real package.
 const Dispatcher = require("undici/lib/dispatcher/dispatcher.js");
 
-// As undici's index does: request(), stream(), pipeline(), upgrade() and connect() on every dispatcher.
-Object.assign(Dispatcher.prototype, require("undici/lib/api/index.js"));
+// As undici's index does: request(), stream(), pipeline(), upgrade() and connect() on
+// every dispatcher; request() at once, the others when first called.
+Dispatcher.prototype.request = require("undici/lib/api/api-request.js");
+const later = {
+  stream: () => require("undici/lib/api/api-stream.js"),
+  pipeline: () => require("undici/lib/api/api-pipeline.js"),
+  upgrade: () => require("undici/lib/api/api-upgrade.js"),
+  connect: () => require("undici/lib/api/api-connect.js"),
+};
+for (const [name, load] of Object.entries(later)) {
+  Object.defineProperty(Dispatcher.prototype, name, {
+    configurable: true,
+    get() {
+      const method = load();
+      Object.defineProperty(Dispatcher.prototype, name, { value: method, writable: true, configurable: true });
+      return method;
+    },
+  });
+}
 
 module.exports = {
   Dispatcher,
   Agent: require("undici/lib/dispatcher/agent.js"),
-  ProxyAgent: require("undici/lib/dispatcher/proxy-agent.js"),
+  get ProxyAgent() {
+    return require("undici/lib/dispatcher/proxy-agent.js");
+  },
   get Socks5ProxyAgent() {
     return require("undici/lib/dispatcher/socks5-proxy-agent.js");
   },
