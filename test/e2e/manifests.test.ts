@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { parseAllDocuments } from "yaml";
+import { loadAll } from "js-yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Timeline } from "../../src/core/timeline.ts";
 import { BIN, podtrace, ROOT, start } from "../support/cli.ts";
@@ -99,9 +99,7 @@ describe("a Deployment with its ConfigMap, Secret and Service in one file", () =
   });
 
   it("cleans up what it created when the workload is refused", async () => {
-    const docs = parseAllDocuments(await readFile("test/e2e/manifests/web-app.yaml", "utf8")).map(
-      (d) => d.toJS() as Record<string, unknown>,
-    );
+    const docs = loadAll(await readFile("test/e2e/manifests/web-app.yaml", "utf8")) as Record<string, unknown>[];
     // A container name the API's validation refuses: the Deployment's create request fails.
     const deployment = docs.find((d) => d["kind"] === "Deployment") as { spec: { template: { spec: { containers: { name: string }[] } } } };
     deployment.spec.template.spec.containers[0]!.name = "Web_Server";
@@ -146,7 +144,7 @@ describe("where manifests come from", () => {
   it("-f - reads a List from stdin (what kubectl ... -o yaml pipes)", async () => {
     const pod = await readFile("test/fixtures/manifests/one-container.yaml", "utf8");
     const cm = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "from-stdin" }, data: { a: "b" } };
-    const list = { apiVersion: "v1", kind: "List", items: [parseAllDocuments(pod)[0]!.toJS(), cm] };
+    const list = { apiVersion: "v1", kind: "List", items: [loadAll(pod)[0], cm] };
     const r = await podtraceWithStdin(["run", "-f", "-", "-n", ns, "-o", "json"], JSON.stringify(list));
     expect(r.stderr).not.toMatch(/ERROR/);
     expect(r.code).toBe(0);

@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
-import { parse } from "yaml";
+import { load as parse } from "js-yaml";
 
 const exec = promisify(execFile);
 

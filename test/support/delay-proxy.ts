@@ -16,7 +16,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
-import { parse, stringify } from "yaml";
+import { dump as stringify, load as parse } from "js-yaml";
 
 export interface DelayProxyOptions {
   /** Added to each direction, ms (whole milliseconds: timers are). */
