@@ -19,7 +19,7 @@ import { podsRefused } from "../core/rejection.ts";
 import { asArray, asRecord, indexObservations, str, type ObservedRun } from "../core/observed-run.ts";
 import type { CreateObservation, EndObservation, Observation, RawObject, WatchedResource } from "../core/observation.ts";
 import { claimOf, podOf } from "../core/pod-set.ts";
-import { condition, podPhase } from "../core/pod-status.ts";
+import { condition, nodeName, podPhase } from "../core/pod-status.ts";
 import type { Timeline } from "../core/timeline.ts";
 import { apiMessage, KubeClient, METADATA_ONLY, watchTransport, type ApiResponse } from "../kube/client.ts";
 import { watch, withQuery, type WatchItem } from "../kube/watch.ts";
@@ -55,7 +55,7 @@ export interface TraceOptions {
 }
 
 /** The moments the benchmark times: the create request sent, the arrival that decided the outcome, the decision, cleanup done. */
-export type Milestone = "create-sent" | "outcome-arrived" | "decided" | "cleaned-up";
+export type Milestone = "create-sent" | "scheduled" | "outcome-arrived" | "decided" | "cleaned-up";
 
 export interface TraceResult {
   /** The run's name: the pod's, or the prefix of the pods' names with --replicas. */
@@ -523,6 +523,16 @@ async function waitForOutcome(
   const ready = new Set<string>();
   /** The pods not yet done, in the order they were first looked at. */
   const waiting = new Set<string>();
+  /** The pods seen bound to a node. */
+  const scheduled = new Set<string>();
+  /**
+   * Whether the heavy work of the run's main thread has been done: the first correlation
+   * (compiling the core) and loading the renderers, each some 5 to 30 ms during which no
+   * arrival can be stamped. They wait until every pod is scheduled: right after the create,
+   * the binding's arrival would be stamped that much late, and the kubelet's first news of
+   * a pod comes a hundred milliseconds or more after its binding.
+   */
+  let warmed = false;
   for (;;) {
     /** What the pods correlated in this round wait for. */
     const labels = new Map<string, string>();
@@ -531,9 +541,11 @@ async function waitForOutcome(
       // A pod once Ready stays counted as Ready: it is not looked at again.
       if (!stream || ready.has(pod)) continue;
       const run = indexObservations(stream);
-      // Only a pod that has reported Ready, or has run to completion, can be done: with
-      // many pods the whole correlation runs for those alone, not at every change of each.
-      if (expectedPods === 1 || mayBeDone(run)) {
+      if (run.pods.some((s) => s.type !== "DELETED" && nodeName(s.pod) !== "")) scheduled.add(pod);
+      // Only a pod that has reported Ready, or has run to completion, can be done: the
+      // whole correlation runs for those alone (and for the progress line, once warm).
+      const label = warmed && options.progress && expectedPods === 1;
+      if (label || mayBeDone(run)) {
         const t = correlate(stream);
         // A Job's pod is done when it has completed; any other pod when it is Ready.
         if (t.verdict.outcome === "ready" || t.verdict.outcome === "completed") {
@@ -549,6 +561,14 @@ async function waitForOutcome(
     }
     changedPods.clear();
     if (ready.size >= expectedPods) return { end: "ready", endDetail: "" };
+    if (!warmed && scheduled.size >= expectedPods) {
+      warmed = true;
+      // After the arrivals that came with the binding have been read.
+      await new Promise((resolve) => setImmediate(resolve));
+      options.milestone?.("scheduled", clientNow());
+      const first = streams.get(scheduled.values().next().value!);
+      if (first) correlate(first);
+    }
     // A controller whose pods admission refuses makes none: its own events say so.
     const refused =
       streams.size === 0
@@ -558,7 +578,10 @@ async function waitForOutcome(
     if (options.progress) {
       const first = waiting.values().next().value;
       const label =
-        first === undefined ? "the controller to create pods" : (labels.get(first) ?? waitingFor(correlate(streams.get(first)!)));
+        first === undefined
+          ? "the controller to create pods"
+          : (labels.get(first) ??
+            (warmed ? waitingFor(correlate(streams.get(first)!)) : scheduled.has(first) ? "the pod to start" : "scheduling"));
       options.progress(expectedPods > 1 ? `${ready.size}/${expectedPods} done, waiting for ${label}` : `waiting for ${label}`);
     }
     if (options.signal.aborted) return { end: "interrupted", endDetail: "interrupted" };

@@ -87,7 +87,7 @@ async function runWith(
   const created: CreatedObject[] = [];
   // Deletes what was created from the files (not with --keep); what could not be deleted.
   const deleteCreated = async (): Promise<string[]> => (created.length && !options.keep ? deleteObjects(client, created) : []);
-  // What prints the result is loaded while the pod starts, once the create request is out.
+  // What prints the result is loaded while the pod starts, once it is scheduled.
   let output: Promise<typeof import("./output.ts")> | undefined;
   const loadOutput = () => (output ??= import("./output.ts"));
   let result: TraceResult;
@@ -130,7 +130,8 @@ async function runWith(
       progress: (text) => status.update(text),
       debug: options.verbose ? (text) => io.stderr.write(`podtrace: ${text}\n`) : undefined,
       milestone: (name, at) => {
-        if (name === "create-sent") void loadOutput();
+        // Once every pod is scheduled (run-pod.ts says why not sooner).
+        if (name === "scheduled") void loadOutput();
         milestone?.(name, at);
       },
       version: options.version,
