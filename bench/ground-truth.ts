@@ -71,7 +71,11 @@ export async function spansFor(mark: ReturnType<typeof markSpans>, runs: readonl
 }
 
 /** Every boundary of the run that has a span, compared. */
-export function compare(run: TracedRun, spans: readonly Span[]): TruthSample[] {
+/**
+ * `minOneWayMs`: the least time a watch event takes to reach podtrace in this set-up (the
+ * delaying proxy's delay): a write whose update arrived at A began before A minus that.
+ */
+export function compare(run: TracedRun, spans: readonly Span[], minOneWayMs = 0): TruthSample[] {
   const t = run.timeline;
   if (!t.pod.uid) return [];
   const create = run.observations.find((o) => o.kind === "create" && o.resource === "pods");
@@ -131,10 +135,12 @@ export function compare(run: TracedRun, spans: readonly Span[]): TruthSample[] {
 
   // Status-borne boundaries: the status write whose update showed them.
   const writes = ps.statusWrites.map((w) => commit(w.server?.storage)).filter((x): x is [number, number] => x !== null);
-  // The write whose update showed the boundary: the last that began before it arrived.
+  // The write whose update showed the boundary: the last that began before it was sent to
+  // podtrace (its arrival less the set-up's least delay; else, 25 ms away, the next write,
+  // begun while the update was on its way, would be taken for it).
   const writeBefore = (b: Boundary | null | undefined) => {
     if (!b?.windowMs) return null;
-    const latest = submit + b.windowMs[1];
+    const latest = submit + b.windowMs[1] - minOneWayMs;
     return writes.filter((w) => w[0] <= latest).at(-1) ?? null;
   };
   for (const p of t.phases.filter((x) => x.onCriticalPath)) {
@@ -146,7 +152,7 @@ export function compare(run: TracedRun, spans: readonly Span[]): TruthSample[] {
   }
   const endpoints = phase("endpoints");
   if (endpoints?.end?.windowMs) {
-    const latest = submit + endpoints.end.windowMs[1];
+    const latest = submit + endpoints.end.windowMs[1] - minOneWayMs;
     const sliceWrites = endpointSliceWrites(spans, t.pod.namespace).filter((w) => w[0] <= latest);
     add("endpoints end", endpoints.end, sliceWrites.at(-1));
   }
@@ -239,6 +245,8 @@ export interface GroundTruthOptions {
   kubeconfig: string;
   /** Before a run of a scenario that needs a real pull: make the node forget the image. */
   forgetImage: (image: string) => Promise<void>;
+  /** The least one-way delay of a watch event in this set-up: the delaying proxy's, or 0. */
+  minOneWayMs: number;
   /** Runs podtrace with these arguments and this kubeconfig; resolves with its stdout. */
   podtrace: (args: string[], kubeconfig: string) => Promise<string>;
 }
@@ -269,5 +277,5 @@ export async function measureGroundTruth(options: GroundTruthOptions): Promise<T
     }
   }
   const spans = await spansFor(mark, runs);
-  return runs.flatMap((r) => compare(r, spans));
+  return runs.flatMap((r) => compare(r, spans, options.minOneWayMs));
 }

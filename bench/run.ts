@@ -415,13 +415,13 @@ async function groundTruth(): Promise<Record<string, unknown>> {
     (await exec(BIN, args, { cwd: ROOT, env: { ...env, KUBECONFIG: kubeconfig }, maxBuffer: 64 << 20 }).catch((e: { stdout: string }) => e))
       .stdout;
   const common = { namespace: NS, runs: TRUTH_RUNS, forgetImage, podtrace: trace };
-  const direct = await measureGroundTruth({ ...common, label: `${process.pid}-direct`, kubeconfig: KUBECONFIG });
+  const direct = await measureGroundTruth({ ...common, label: `${process.pid}-direct`, kubeconfig: KUBECONFIG, minOneWayMs: 0 });
   const proxy = await startDelayProxy({ delayMs: 25 });
   const delayed = `/tmp/podtrace-bench-${process.pid}-delayed.kubeconfig`;
   kubeconfigThrough(KUBECONFIG, proxy.port, delayed);
   let remote;
   try {
-    remote = await measureGroundTruth({ ...common, label: `${process.pid}-delayed`, kubeconfig: delayed });
+    remote = await measureGroundTruth({ ...common, label: `${process.pid}-delayed`, kubeconfig: delayed, minOneWayMs: 25 });
   } finally {
     await proxy.close();
   }
