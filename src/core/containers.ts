@@ -94,7 +94,10 @@ export class ContainerReader {
     const startedAt = (firstState["running"] ?? firstState["terminated"] ?? {})["startedAt"];
     const startedSignals = [
       ...s.eventSignals(startedEvent),
-      ...s.nodeStamp(`${c.name} state startedAt`, startedAt),
+      // The runtime's record of the process starting: the start call returns, and the
+      // kubelet moves on, up to tens of milliseconds later (seen: 60 ms after the end of
+      // the second startedAt names), so it bounds the end of the start only from below.
+      ...s.nodeStamp(`${c.name} state startedAt`, startedAt).map(lowerBoundOnly),
       // The kubelet reports a container's state only after its next relist: the update
       // bounds the start from above but says little about when it was.
       ...(running ? [upperBoundOnly(running.signal)] : []),
@@ -317,6 +320,11 @@ function attemptDraft(kind: PhaseKind, c: ContainerSpec, attempt: number, detail
 /** A signal that bounds from above but whose own instant is no estimate of the boundary. */
 function upperBoundOnly(signal: Signal): Signal {
   return { source: signal.source, earliest: signal.earliest, latest: signal.latest };
+}
+
+/** A signal that says "not before": its estimate stays, its upper bound goes. */
+function lowerBoundOnly(signal: Signal): Signal {
+  return { ...signal, latest: Infinity };
 }
 
 function asState(status: RawObject | null): Record<string, RawObject | undefined> {
