@@ -43,6 +43,14 @@ describe("parseManifests", () => {
     expect(objects[1]!.source).toBe("list.json items[1] items[0]");
   });
 
+  it("keeps dates as the strings the API wants, and merges merge keys as kubectl does", () => {
+    const [cm] = parseManifests(
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dates}\nx-defaults: &d {since: 2026-11-23}\ndata:\n  <<: *d\n  until: 2026-12-01\n",
+      "cm.yaml",
+    );
+    expect(cm!.object["data"]).toEqual({ since: "2026-11-23", until: "2026-12-01" });
+  });
+
   it("skips empty documents and comments", () => {
     expect(kinds(parseManifests(`---\n# nothing\n---\n${onePod}\n---\n`, "x"))).toEqual(["Pod/one-container"]);
   });
