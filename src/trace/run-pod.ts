@@ -12,6 +12,7 @@
  *
  * The number of watches is constant: one per kind of object, whatever the number of pods.
  */
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { BadInputError, ClusterAccessError } from "../errors.ts";
 import { correlate } from "../core/correlate.ts";
 import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
@@ -345,7 +346,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     // been answered idle only in a microtask after the answer, and a watch started by that
     // answer may take the last idle one, so the create would open a new connection and its
     // handshake would count as admission.
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
     if (options.signal.aborted) throw new Error("interrupted before the pod was created");
     options.progress?.(controller ? `creating ${controller.kind} ${name}` : single ? "creating pod" : `creating ${replicas} pods`);
     // From here pods may exist even if a response never arrives: clean up by label.
@@ -564,7 +565,7 @@ async function waitForOutcome(
     if (!warmed && scheduled.size >= expectedPods) {
       warmed = true;
       // After the arrivals that came with the binding have been read.
-      await new Promise((resolve) => setImmediate(resolve));
+      await nextTurn();
       options.milestone?.("scheduled", clientNow());
       const first = streams.get(scheduled.values().next().value!);
       if (first) correlate(first);
@@ -590,7 +591,7 @@ async function waitForOutcome(
     await Promise.race([nextChange(), delay(Math.min(remaining, 1000)), aborted]);
     // Let the sockets be read first: an arrival is stamped when its bytes are read, so
     // correlating before reading what has already come would make arrivals late.
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
     // Many pods change often: look again at most every 250 ms, not at every event.
     if (expectedPods > 1) await delay(250);
   }

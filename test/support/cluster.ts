@@ -4,10 +4,10 @@
  * file so "nothing left behind" can be checked exactly.
  */
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
-import { load as parse } from "js-yaml";
+import { KubeConfig } from "@kubernetes/client-node";
 
 const exec = promisify(execFile);
 
@@ -90,13 +90,9 @@ export async function schedulableNodes(): Promise<string[]> {
  */
 export const APISERVER_ON_LOOPBACK: boolean = (() => {
   try {
-    const config = parse(readFileSync(KUBECONFIG, "utf8")) as {
-      "current-context"?: string;
-      contexts?: { name: string; context: { cluster: string } }[];
-      clusters?: { name: string; cluster: { server: string } }[];
-    };
-    const context = config.contexts?.find((c) => c.name === config["current-context"]);
-    const server = config.clusters?.find((c) => c.name === context?.context.cluster)?.cluster.server;
+    const config = new KubeConfig();
+    config.loadFromFile(KUBECONFIG);
+    const server = config.getCurrentCluster()?.server;
     const host = server ? new URL(server).hostname : "";
     return host === "127.0.0.1" || host === "localhost";
   } catch {
