@@ -163,6 +163,7 @@ remove_network() {
 rule_is_ours() {
   local rule="$1"
   [[ "${rule}" == *"\\\"${CNI_NETWORK}\\\""* || "${rule}" == *" ${POD_CIDR} "* || "${rule}" == *" ${POD_CIDR}" \
+    || "${rule}" == *" ${POD_CIDR6} "* || "${rule}" == *" ${POD_CIDR6}" \
     || "${rule}" == *"-i ${CNI_BRIDGE} "* || "${rule}" == *"-o ${CNI_BRIDGE} "* \
     || "${rule}" == *"-i ${CNI_BRIDGE}" || "${rule}" == *"-o ${CNI_BRIDGE}" || "${rule}" == *PODTRACE-* ]]
 }
@@ -188,20 +189,20 @@ other_kubernetes_running() {
   return 1
 }
 
-chain_exists() { iptables -w -t "$1" -S "$2" >/dev/null 2>&1; }
-chain_referenced() { iptables -w -t "$1" -S | grep -qE -- "-j $2( |\$)"; }
+chain_exists() { "${IPT}" -w -t "$1" -S "$2" >/dev/null 2>&1; }
+chain_referenced() { "${IPT}" -w -t "$1" -S | grep -qE -- "-j $2( |\$)"; }
 
 # remove_rules TABLE PREDICATE: delete every rule for which PREDICATE succeeds; prints
 # the chains those rules jumped to.
 remove_rules() {
   local table="$1" predicate="$2" chain rules i target
-  for chain in $(iptables -w -t "${table}" -S | awk '$1 == "-P" || $1 == "-N" {print $2}'); do
-    mapfile -t rules < <(iptables -w -t "${table}" -S "${chain}" | grep -- '^-A ')
+  for chain in $("${IPT}" -w -t "${table}" -S | awk '$1 == "-P" || $1 == "-N" {print $2}'); do
+    mapfile -t rules < <("${IPT}" -w -t "${table}" -S "${chain}" | grep -- '^-A ')
     # From the last rule backwards, so the numbers of the remaining ones stay valid.
     for ((i = ${#rules[@]}; i >= 1; i--)); do
       if "${predicate}" "${rules[i - 1]}"; then
         target="$(awk '{for (j = 1; j < NF; j++) if ($j == "-j") print $(j + 1)}' <<<"${rules[i - 1]}")"
-        iptables -w -t "${table}" -D "${chain}" "${i}"
+        "${IPT}" -w -t "${table}" -D "${chain}" "${i}"
         [[ "${target}" == CNI-* || "${target}" == PODTRACE-* || "${target}" == KUBE-* ]] && echo "${target}"
       fi
     done
@@ -213,8 +214,8 @@ delete_chain() {
   local table="$1" chain="$2"
   chain_exists "${table}" "${chain}" || return 0
   chain_referenced "${table}" "${chain}" && return 0
-  iptables -w -t "${table}" -F "${chain}"
-  iptables -w -t "${table}" -X "${chain}"
+  "${IPT}" -w -t "${table}" -F "${chain}"
+  "${IPT}" -w -t "${table}" -X "${chain}"
 }
 
 JUMP_TARGETS=()
@@ -224,17 +225,29 @@ jumps_to_targets() {
   return 1
 }
 
+# The command of the family being cleaned: iptables, then ip6tables (the kubelet makes its
+# chains in both; a dual-stack cluster adds the guard and the plugins' IPv6 rules).
+IPT=iptables
+
 remove_iptables() {
+  for IPT in iptables ip6tables; do
+    command -v "${IPT}" >/dev/null 2>&1 && "${IPT}" -w -S >/dev/null 2>&1 || continue
+    remove_family_rules
+  done
+  IPT=iptables
+}
+
+remove_family_rules() {
   local table chain targets
   for table in filter nat mangle raw; do
-    iptables -w -t "${table}" -S >/dev/null 2>&1 || continue
+    "${IPT}" -w -t "${table}" -S >/dev/null 2>&1 || continue
     mapfile -t targets < <(remove_rules "${table}" rule_is_ours | sort -u)
-    for chain in "${targets[@]}" $(iptables -w -t "${table}" -S | awk '$1 == "-N" && $2 ~ /^PODTRACE-/ {print $2}'); do
+    for chain in "${targets[@]}" $("${IPT}" -w -t "${table}" -S | awk '$1 == "-N" && $2 ~ /^PODTRACE-/ {print $2}'); do
       delete_chain "${table}" "${chain}"
     done
     # The portmap plugin's shared chains are useless once no port mapping is left.
     if [[ "${table}" == nat ]] && chain_exists nat CNI-HOSTPORT-DNAT \
-      && [[ -z "$(iptables -w -t nat -S CNI-HOSTPORT-DNAT | grep -- '^-A ' || true)" ]]; then
+      && [[ -z "$("${IPT}" -w -t nat -S CNI-HOSTPORT-DNAT | grep -- '^-A ' || true)" ]]; then
       JUMP_TARGETS=(CNI-HOSTPORT-DNAT CNI-HOSTPORT-SETMARK CNI-HOSTPORT-MASQ)
       remove_rules nat jumps_to_targets >/dev/null
       for chain in "${JUMP_TARGETS[@]}"; do delete_chain nat "${chain}"; done
@@ -302,6 +315,17 @@ remove_files() {
   rmdir /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd 2>/dev/null || true
 }
 
+# What a dual-stack cluster changed on the host (hack/local-up-cluster.sh saved it): IPv6
+# forwarding and the interfaces' accept_ra, put back as they were.
+restore_host_ipv6_settings() {
+  local saved="${PODTRACE_STATE}/host-ipv6-settings" path value
+  [[ -f "${saved}" ]] || return 0
+  while read -r path value; do
+    [[ "${path}" == /proc/sys/net/ipv6/conf/* && -w "${path}" ]] && echo "${value}" >"${path}"
+  done <"${saved}"
+  rm -f "${saved}"
+}
+
 # --- verification ----------------------------------------------------------------------
 
 verify() {
@@ -313,7 +337,7 @@ verify() {
   mapfile -t netns < <(our_netns)
   ((${#netns[@]} == 0)) || problems+=("network namespaces remain: ${netns[*]}")
   ! ip link show "${CNI_BRIDGE}" >/dev/null 2>&1 || problems+=("bridge ${CNI_BRIDGE} remains")
-  rules="$(iptables-save 2>/dev/null | grep -E -- "\\\\\"${CNI_NETWORK}\\\\\"|${POD_CIDR}|${CNI_BRIDGE}|PODTRACE-" || true)"
+  rules="$({ iptables-save; ip6tables-save; } 2>/dev/null | grep -E -- "\\\\\"${CNI_NETWORK}\\\\\"|${POD_CIDR}|${POD_CIDR6}|${CNI_BRIDGE}|PODTRACE-" || true)"
   [[ -z "${rules}" ]] || problems+=("iptables rules remain: ${rules//$'\n'/; }")
   cgroups="$(ls -d /sys/fs/cgroup/*/"${KUBELET_CGROUP_ROOT}" /sys/fs/cgroup/"${KUBELET_CGROUP_ROOT}" 2>/dev/null || true)"
   [[ -z "${cgroups}" ]] || problems+=("cgroups remain: ${cgroups//$'\n'/ }")
@@ -349,6 +373,7 @@ main() {
   cleanup_step "unmount" unmount_all
   cleanup_step "remove pod network" remove_network
   cleanup_step "remove iptables rules" remove_iptables
+  cleanup_step "restore the host's IPv6 settings" restore_host_ipv6_settings
   cleanup_step "remove cgroups" remove_cgroups
   cleanup_step "remove state" remove_files
   print_step_times

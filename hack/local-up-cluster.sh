@@ -44,6 +44,7 @@ cluster_healthy() {
   [[ -f "${ADMIN_KUBECONFIG}" ]] || return 1
   kubectl_admin get --raw /readyz >/dev/null 2>&1 || return 1
   tracing_matches || return 1
+  stack_matches || return 1
   [[ "$(kubectl_admin get node "${NODE_NAME}" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]
 }
 
@@ -183,9 +184,11 @@ server = "http://127.0.0.1:9"
   capabilities = ["pull", "resolve"]
 EOF
 
-  # Pods on one bridge, addresses from host-local IPAM. No ipMasq: masquerading only
-  # matters for traffic leaving the host, which this cluster never sends. The IPAM
-  # store is inside our state directory so teardown removes it with everything else.
+  # Pods on one bridge, addresses from host-local IPAM (one of each family on a
+  # dual-stack cluster; the IPv6 range has no default route, pods reach only the bridge).
+  # No ipMasq: masquerading only matters for traffic leaving the host, which this cluster
+  # never sends. The IPAM store is inside our state directory so teardown removes it with
+  # everything else.
   cat >"${CNI_CONF_DIR}/10-${CNI_NETWORK}.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
@@ -199,7 +202,7 @@ EOF
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{ "subnet": "${POD_CIDR}" }]],
+        "ranges": [$(pod_ranges)],
         "routes": [{ "dst": "0.0.0.0/0" }],
         "dataDir": "${PODTRACE_STATE}/cni-ipam"
       }
@@ -210,14 +213,56 @@ EOF
 EOF
 }
 
+pod_ranges() {
+  printf '[{ "subnet": "%s" }]' "${POD_CIDR}"
+  if dual_stack; then printf ', [{ "subnet": "%s" }]' "${POD_CIDR6}"; fi
+}
+
+service_ranges() {
+  if dual_stack; then echo "${SERVICE_CIDR},${SERVICE_CIDR6}"; else echo "${SERVICE_CIDR}"; fi
+}
+
+# Whether a running cluster has the IP families asked for now.
+stack_matches() {
+  if dual_stack; then
+    grep -qF "${POD_CIDR6}" "${CNI_CONF_DIR}/10-${CNI_NETWORK}.conflist" 2>/dev/null
+  else
+    ! grep -qF "${POD_CIDR6}" "${CNI_CONF_DIR}/10-${CNI_NETWORK}.conflist" 2>/dev/null
+  fi
+}
+
 # Pods may talk to each other and to this host, never through it: anything a pod sends
-# that would be forwarded off the bridge is rejected (a connection fails at once).
+# that would be forwarded off the bridge is rejected (a connection fails at once), in
+# both families on a dual-stack cluster.
 setup_pod_network_guard() {
-  iptables -w -N PODTRACE-GUARD 2>/dev/null || iptables -w -F PODTRACE-GUARD
-  iptables -w -A PODTRACE-GUARD -i "${CNI_BRIDGE}" -o "${CNI_BRIDGE}" -j RETURN
-  iptables -w -A PODTRACE-GUARD -i "${CNI_BRIDGE}" -j REJECT
-  iptables -w -C FORWARD -j PODTRACE-GUARD 2>/dev/null \
-    || iptables -w -I FORWARD 1 -j PODTRACE-GUARD
+  local ipt
+  for ipt in iptables $(dual_stack && echo ip6tables); do
+    "${ipt}" -w -N PODTRACE-GUARD 2>/dev/null || "${ipt}" -w -F PODTRACE-GUARD
+    "${ipt}" -w -A PODTRACE-GUARD -i "${CNI_BRIDGE}" -o "${CNI_BRIDGE}" -j RETURN
+    "${ipt}" -w -A PODTRACE-GUARD -i "${CNI_BRIDGE}" -j REJECT
+    "${ipt}" -w -C FORWARD -j PODTRACE-GUARD 2>/dev/null \
+      || "${ipt}" -w -I FORWARD 1 -j PODTRACE-GUARD
+  done
+  dual_stack && keep_ipv6_host_settings
+  return 0
+}
+
+# The bridge plugin turns on IPv6 forwarding for an IPv6 gateway, and a host that forwards
+# IPv6 stops taking router advertisements on interfaces with accept_ra=1. What the host had
+# is saved (hack/local-down-cluster.sh puts it back), and such interfaces get accept_ra=2:
+# advertisements are still taken while forwarding.
+keep_ipv6_host_settings() {
+  local saved="${PODTRACE_STATE}/host-ipv6-settings" f
+  [[ -f "${saved}" ]] && return 0
+  {
+    echo "/proc/sys/net/ipv6/conf/all/forwarding $(cat /proc/sys/net/ipv6/conf/all/forwarding)"
+    for f in /proc/sys/net/ipv6/conf/*/accept_ra; do
+      [[ "${f}" == */all/* || "${f}" == */default/* || "${f}" == */lo/* ]] && continue
+      [[ "$(cat "${f}")" == 1 ]] && echo "${f} 1"
+    done
+  } >"${saved}.tmp"
+  mv "${saved}.tmp" "${saved}"
+  awk '$2 == 1 && $1 ~ /accept_ra$/ {print $1}' "${saved}" | while read -r f; do echo 2 >"${f}"; done
 }
 
 start_containerd() {
@@ -305,7 +350,7 @@ start_apiserver() {
     --authorization-mode Node,RBAC \
     --enable-admission-plugins NodeRestriction \
     --allow-privileged=true \
-    --service-cluster-ip-range "${SERVICE_CIDR}" \
+    --service-cluster-ip-range "$(service_ranges)" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "${PKI_DIR}/service-account.pub" \
     --service-account-signing-key-file "${PKI_DIR}/service-account.key" \
@@ -331,7 +376,7 @@ start_controllers() {
     --service-account-private-key-file "${PKI_DIR}/service-account.key" \
     --use-service-account-credentials=true \
     --cluster-signing-cert-file "${PKI_DIR}/ca.crt" --cluster-signing-key-file "${PKI_DIR}/ca.key" \
-    --service-cluster-ip-range "${SERVICE_CIDR}" \
+    --service-cluster-ip-range "$(service_ranges)" \
     --flex-volume-plugin-dir "${PODTRACE_STATE}/kubelet-plugins" \
     --enable-hostpath-provisioner=true \
     --v 1

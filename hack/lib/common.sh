@@ -46,6 +46,12 @@ REGISTRY="${REGISTRY:-127.0.0.1:5000}"
 # Pod and service networks of the local cluster. The bridge only exists on this host.
 POD_CIDR="${POD_CIDR:-10.88.0.0/16}"
 SERVICE_CIDR="${SERVICE_CIDR:-10.96.0.0/16}"
+# The IPv6 halves of a dual-stack cluster (unique local addresses, on no interface but our
+# bridge): pods get an address of each family, Services may ask for either or both.
+POD_CIDR6="${POD_CIDR6:-fd10:88::/64}"
+SERVICE_CIDR6="${SERVICE_CIDR6:-fd10:96::/112}"
+# 1: dual-stack (IPv4 first) when this host has IPv6 and ip6tables for the guard; 0: IPv4 only.
+PODTRACE_DUAL_STACK="${PODTRACE_DUAL_STACK:-1}"
 CNI_BRIDGE="${CNI_BRIDGE:-podtrace0}"
 NODE_NAME="${NODE_NAME:-podtrace-node}"
 APISERVER_PORT="${APISERVER_PORT:-6443}"
@@ -90,6 +96,13 @@ require_root() {
 host_ip() {
   ip -4 route get 1.1.1.1 2>/dev/null | awk '{for(i=1;i<=NF;i++) if($i=="src"){print $(i+1); exit}}' \
     || true
+}
+
+# Whether the local cluster is (to be) dual-stack: asked for, and the host can keep pods'
+# IPv6 traffic on the bridge as it does their IPv4 traffic.
+dual_stack() {
+  [[ "${PODTRACE_DUAL_STACK}" == 1 && "$(cat /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null)" == 0 ]] \
+    && ip6tables -w -S >/dev/null 2>&1
 }
 
 # Put Node >= 22 first on PATH: the machine's Node may be older.

@@ -172,7 +172,8 @@ class Correlation {
     chain.step(
       {
         ...draft("sandbox", {
-          podIP: podIP(this.podObject),
+          // Both families' on a dual-stack cluster: podIP alone is only the first.
+          ...(podIPs(this.podObject).length > 1 ? { podIPs: podIPs(this.podObject).join(", ") } : { podIP: podIP(this.podObject) }),
           volumes: podClaims(this.podObject).join(", "),
           ...(hostNetwork(podSpec) ? { hostNetwork: true } : {}),
           ...(sandboxWarnings.length ? { warnings: sandboxWarnings.length } : {}),
@@ -261,6 +262,7 @@ class Correlation {
         uid: this.signals.podUid || null,
         node: nodeName(this.podObject) || null,
         podIP: podIP(this.podObject) || null,
+        podIPs: ips,
         services: services.map((x) => x.name),
       },
       submittedAt: submitted !== null ? new Date(submitted).toISOString() : null,

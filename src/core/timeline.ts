@@ -117,6 +117,8 @@ export interface Timeline {
     uid: string | null;
     node: string | null;
     podIP: string | null;
+    /** Every IP of the pod (status.podIPs): one per family on a dual-stack cluster, podIP first. */
+    podIPs: string[];
     services: string[];
   };
   /** The create request's send time (ISO, client clock): offset 0 of every boundary. */

@@ -95,7 +95,7 @@ export function renderTable(t: Timeline, options: TableOptions): string {
   }
   const prose = (line: string) => wrapProse(line, width);
   const lines = [
-    ...prose(`pod ${t.pod.namespace}/${t.pod.name}${t.pod.node ? ` on ${t.pod.node}` : ""}${t.pod.podIP ? `, IP ${t.pod.podIP}` : ""}`),
+    ...prose(`pod ${t.pod.namespace}/${t.pod.name}${t.pod.node ? ` on ${t.pod.node}` : ""}${podAddresses(t.pod)}`),
     table.toString(),
     ...wrapProse(verdictText(t), width).map((l) => (verdictOk(t) ? c.green(l) : c.red(l))),
     ...t.verdict.causes.slice(0, 5).flatMap((m) => prose(`  cluster says: ${m}`)),
@@ -249,4 +249,10 @@ function details(p: Phase): string {
     else parts.push(`${k} ${String(v)}`);
   }
   return parts.join(", ");
+}
+
+/** ", IP a" or, on a dual-stack cluster, ", IPs a, b" (podIP first). */
+function podAddresses(pod: Timeline["pod"]): string {
+  const ips = pod.podIPs;
+  return ips.length > 1 ? `, IPs ${ips.join(", ")}` : ips.length ? `, IP ${ips[0]!}` : "";
 }

@@ -3,7 +3,7 @@
  * independent witness of what podtrace created and removed), and a namespace per test
  * file so "nothing left behind" can be checked exactly.
  */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
@@ -95,6 +95,25 @@ export const APISERVER_ON_LOOPBACK: boolean = (() => {
     const server = config.getCurrentCluster()?.server;
     const host = server ? new URL(server).hostname : "";
     return host === "127.0.0.1" || host === "localhost";
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Whether the cluster is dual-stack: its default ServiceCIDR (networking.k8s.io/v1, the
+ * apiserver's --service-cluster-ip-range) has a range of each family. The local cluster is
+ * when its host has IPv6 (hack/lib/common.sh); kind's is IPv4 only.
+ */
+export const DUAL_STACK: boolean = (() => {
+  try {
+    const out = execFileSync(KUBECTL, ["--kubeconfig", KUBECONFIG, "get", "servicecidr", "kubernetes", "-o", "jsonpath={.spec.cidrs}"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+      timeout: 20_000,
+    });
+    const cidrs = JSON.parse(out || "[]") as string[];
+    return cidrs.some((c) => c.includes(":")) && cidrs.some((c) => !c.includes(":"));
   } catch {
     return false;
   }

@@ -156,6 +156,21 @@ export const SCENARIOS: Record<string, { what: string; check: (t: Timeline) => v
       expect(t.pod.services).toHaveLength(1);
     },
   },
+  "dual-stack": {
+    what: "dual-stack: the pod has an IP of each family, and a Service asking for both publishes it once both its slices list it",
+    check: (t) => {
+      expect(t.pod.podIPs).toHaveLength(2);
+      expect(t.pod.podIPs[0]).toBe(t.pod.podIP);
+      expect(t.pod.podIPs.filter((ip) => ip.includes(":"))).toHaveLength(1);
+      expect(phase(t, "sandbox").details["podIPs"]).toBe(t.pod.podIPs.join(", "));
+      const endpoints = phase(t, "endpoints");
+      expect(endpoints.status).toBe("done");
+      expect(endpoints.onCriticalPath).toBe(true);
+      expect(endpoints.start!.offsetMs).toBe(t.readyAfterMs);
+      expect(t.endpointsAfterMs).toBe(endpoints.end!.offsetMs);
+      expect(t.verdict.outcome).toBe("ready");
+    },
+  },
   "publish-not-ready": {
     what: "a Service that publishes not-ready addresses is a lane before Ready, not the end of the path",
     check: (t) => {

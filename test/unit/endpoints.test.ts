@@ -29,6 +29,33 @@ describe("endpoints", () => {
     expect(change!.arrivedAt).toBeGreaterThan(ready!.arrivedAt - 50);
   });
 
+  it("on a dual-stack cluster, waits for the slice of each family the Service asks for", () => {
+    const r = run("dual-stack");
+    const pod = lastSnapshot(r.pods)!.pod;
+    const ips = podIPs(pod);
+    const v6 = ips.find((ip) => ip.includes(":"))!;
+    const v4 = ips.find((ip) => !ip.includes(":"))!;
+    expect(v6 && v4).toBeTruthy();
+    const [service] = selectingServices(r);
+    expect(service!.ipFamilies).toEqual(["IPv6", "IPv4"]);
+    const readyIn = (family: "IPv4" | "IPv6") =>
+      r.endpointSlices.find(
+        (s) =>
+          s.slice["addressType"] === family &&
+          (s.slice["endpoints"] as { addresses: string[]; conditions?: { ready?: boolean } }[] | undefined)?.some(
+            (e) => e.addresses.includes(family === "IPv6" ? v6 : v4) && e.conditions?.ready !== false,
+          ),
+      );
+    const [inV4, inV6] = [readyIn("IPv4"), readyIn("IPv6")];
+    expect(inV4 && inV6).toBeTruthy();
+    // The later of the two is the publication; either family alone is not enough.
+    const change = publication(r, service!, ips)!;
+    expect(change.arrivedAt).toBe(Math.max(inV4!.arrivedAt, inV6!.arrivedAt));
+    expect(publication(r, { ...service!, ipFamilies: ["IPv6"] }, ips)).toBe(inV6);
+    // A family the pod has no address of is not waited for.
+    expect(publication(r, service!, [v4])).toBe(inV4);
+  });
+
   it("finds nothing for an address the pod does not have", () => {
     const r = run("service-endpoints");
     const [service] = selectingServices(r);
