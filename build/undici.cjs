@@ -28,6 +28,37 @@ for (const [name, load] of Object.entries(later)) {
   });
 }
 
+// Streams before the server's SETTINGS. RFC 9113 lets a client open streams right after its
+// connection preface, with no limit until the server's SETTINGS say one (6.5.2). undici
+// opens one and holds the rest back until the SETTINGS arrive (its h2 client counts no
+// concurrent streams and calls itself busy while it has none), and the server sends them
+// only once the TLS handshake is done on its side: every request queued while the
+// connection was being made (a run's lists, sent at once before the create) waited one
+// more round trip. Its own ceiling (100, lowered by the server's SETTINGS) holds from the
+// start instead. Only undici uses node:http2 in podtrace.
+const { kMaxConcurrentStreams, kRemoteSettings } = require("undici/lib/core/symbols.js");
+Object.defineProperty(require("undici/lib/dispatcher/client.js").prototype, kMaxConcurrentStreams, {
+  value: 100,
+  writable: true,
+  configurable: true,
+});
+const http2 = require("node:http2");
+const connectH2 = http2.connect;
+http2.connect = function connect(...args) {
+  const session = connectH2.apply(this, args);
+  // undici's "not yet" (false) reads as "not known", which it does not wait for; true once
+  // the SETTINGS came, as before.
+  let received = false;
+  Object.defineProperty(session, kRemoteSettings, {
+    configurable: true,
+    get: () => (received ? true : undefined),
+    set: (value) => {
+      received = value === true;
+    },
+  });
+  return session;
+};
+
 module.exports = {
   Dispatcher,
   Agent: require("undici/lib/dispatcher/agent.js"),
