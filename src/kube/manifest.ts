@@ -7,7 +7,10 @@
  * PVCs and the like) are created before it. Anything else is bad input (exit 2) with a
  * message that says what was found, and where.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+// Synchronous reads, as kubectl reads its files: a few small local files, read while the
+// connection to the API server is being made, without the turns of the event loop (and the
+// loading of node:fs/promises) that asynchronous reads would put before the create.
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CORE_SCHEMA, loadAll, mergeTag, Schema, YAMLException } from "js-yaml";
 import { BadInputError } from "../errors.ts";
@@ -37,8 +40,8 @@ export async function readManifests(paths: readonly string[], stdin?: NodeJS.Rea
   if (paths.filter((p) => p === "-").length > 1) throw new BadInputError("-f - given more than once: stdin can be read once");
   const objects: ManifestObject[] = [];
   for (const path of paths) {
-    for (const file of await expand(path)) {
-      const text = file === "-" && stdin ? await readAll(stdin) : await readText(file);
+    for (const file of expand(path)) {
+      const text = file === "-" && stdin ? await readAll(stdin) : readText(file);
       objects.push(...parseManifests(text, file === "-" ? "stdin" : file));
     }
   }
@@ -200,23 +203,25 @@ function checkWorkload({ object, source }: ManifestObject): void {
 }
 
 /** A path's files: the file itself, or a directory's manifests in name order. */
-async function expand(path: string): Promise<string[]> {
+function expand(path: string): string[] {
   if (path === "-") return [path];
-  const isDirectory = await stat(path).then(
-    (s) => s.isDirectory(),
-    (err: unknown) => {
-      throw unreadable(path, err);
-    },
-  );
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch (err) {
+    throw unreadable(path, err);
+  }
   if (!isDirectory) return [path];
-  const names = (await readdir(path)).filter((n) => /\.(ya?ml|json)$/i.test(n)).sort();
+  const names = readdirSync(path)
+    .filter((n) => /\.(ya?ml|json)$/i.test(n))
+    .sort();
   if (names.length === 0) throw new BadInputError(`${path}: a directory without .yaml, .yml or .json files`);
   return names.map((n) => join(path, n));
 }
 
-async function readText(file: string): Promise<string> {
+function readText(file: string): string {
   try {
-    return await readFile(file, "utf8");
+    return readFileSync(file, "utf8");
   } catch (err) {
     throw unreadable(file, err);
   }

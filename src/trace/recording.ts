@@ -3,8 +3,7 @@
  * per line, written as they arrive so an interrupted run still leaves a usable file.
  * `podtrace replay` and the unit tests read them back.
  */
-import { createWriteStream, type WriteStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { createWriteStream, readFileSync, type WriteStream } from "node:fs";
 import { BadInputError } from "../errors.ts";
 import type { Observation } from "../core/observation.ts";
 
@@ -60,10 +59,10 @@ export class RecordingWriter {
   }
 }
 
-export async function readRecording(path: string): Promise<Recording> {
+export function readRecording(path: string): Recording {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = readFileSync(path, "utf8");
   } catch (err) {
     throw new BadInputError(
       `cannot read recording ${path}: ${(err as Error).message}`,

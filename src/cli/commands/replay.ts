@@ -19,7 +19,7 @@ export interface ReplayOptions {
 
 export async function replay(options: ReplayOptions, io: IOStreams): Promise<number> {
   // "-" reads the recording from stdin (podtrace replay - < run.ndjson).
-  const recording = options.file === "-" ? parseRecording(await readAll(io.stdin), "stdin") : await readRecording(options.file);
+  const recording = options.file === "-" ? parseRecording(await readAll(io.stdin), "stdin") : readRecording(options.file);
   const traced = analyse(recording.observations, recording.header.replicas ?? 1, options.thresholds);
   io.stdout.write(
     await render(traced, options.output, {

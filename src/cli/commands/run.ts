@@ -47,21 +47,23 @@ export interface RunOptions {
 
 export async function run(options: RunOptions, io: IOStreams): Promise<number> {
   const milestone = timing(io);
-  const workloadRead = readWorkload(options, io);
-  let client: KubeClient;
+  // The connection first: it is being made while the manifests are read and the run set
+  // up (the first request opens it; the run reads its answer).
+  let client: KubeClient | undefined;
+  let clientError: unknown;
   try {
     client = KubeClient.load({ ...options.cluster, env: io.env });
+    client.serverVersion().catch(() => undefined);
   } catch (err) {
-    // A bad manifest is reported first.
-    await workloadRead;
-    throw err;
+    clientError = err;
   }
-  // Connect while the manifests are parsed and the run set up; the run reads the answer.
-  client.serverVersion().catch(() => undefined);
   try {
-    return await runWith(client, await workloadRead, options, io, milestone);
+    // A bad manifest is reported first.
+    const workload = await readWorkload(options, io);
+    if (!client) throw clientError;
+    return await runWith(client, workload, options, io, milestone);
   } finally {
-    await client.close();
+    await client?.close();
   }
 }
 
