@@ -16,6 +16,7 @@ ctr_k8s() { ctr --address "${CONTAINERD_SOCK}" --namespace k8s.io "$@"; }
 stop_kubernetes() {
   # The kubelet first, so that it does not restart the containers removed below.
   stop_daemon kubelet 20
+  stop_daemon csi-hostpath
   stop_daemon kube-scheduler
   stop_daemon kube-controller-manager
   stop_daemon kube-apiserver 20
@@ -63,7 +64,7 @@ leftover_pids() {
     exe="$(readlink "${p}/exe" 2>/dev/null || true)"
     case "${exe##*/}" in
       containerd-shim* | containerd | runc | etcd | kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | docker-registry \
-        | otelcol | otlp-sink | kubelet-skew-proxy)
+        | otelcol | otlp-sink | kubelet-skew-proxy | csi-hostpath)
         cmdline="$(tr '\0' ' ' <"${p}/cmdline" 2>/dev/null || true)"
         if [[ "${cmdline}" == *"${CONTAINERD_SOCK}"* || "${cmdline}" == *"${PODTRACE_STATE}"* \
           || "${cmdline}" == *"${PODTRACE_RUN}"* || "${cmdline}" == *"${REGISTRY_STORAGE}"* ]]; then

@@ -36,7 +36,7 @@ kubectl_admin() { kubectl --kubeconfig "${ADMIN_KUBECONFIG}" "$@"; }
 
 # --- the state of an earlier run ----------------------------------------------------------
 
-CLUSTER_DAEMONS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet)
+CLUSTER_DAEMONS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet csi-hostpath)
 
 cluster_healthy() {
   local d
@@ -500,6 +500,53 @@ reclaimPolicy: Delete
 EOF
 }
 
+# Volumes that are attached, as on clouds: hack/tools/csi-hostpath is the CSI driver and
+# plays the parts of its sidecars (provisioner, attacher, the kubelet's registration), with
+# a StorageClass that binds on first use. Its CSIDriver says attachRequired, so the
+# attach/detach controller attaches each volume (a VolumeAttachment, SuccessfulAttachVolume)
+# before the kubelet mounts it.
+start_csi_driver() {
+  local tool
+  tool="$(hack_tool csi-hostpath)"
+  start_daemon csi-hostpath "${tool}" -kubeconfig "${ADMIN_KUBECONFIG}" -node "${NODE_NAME}" \
+    -kubelet-root "${KUBELET_ROOT}" -data "${PODTRACE_STATE}/csi-hostpath"
+  kubectl_admin apply -f - >/dev/null <<EOF
+apiVersion: storage.k8s.io/v1
+kind: CSIDriver
+metadata:
+  name: hostpath.csi.podtrace.dev
+spec:
+  attachRequired: true
+  podInfoOnMount: false
+  volumeLifecycleModes: [Persistent]
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: podtrace-csi
+provisioner: hostpath.csi.podtrace.dev
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Delete
+---
+# Volumes a cloud will not attach (quota, zone): every attach fails, for tests.
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: podtrace-csi-unattachable
+provisioner: hostpath.csi.podtrace.dev
+parameters:
+  failAttach: the disk quota of the zone is exhausted
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Delete
+EOF
+  wait_for "the CSI driver registered with the kubelet" 60 csi_driver_registered \
+    || die "the CSI driver did not register; see ${LOG_DIR}/csi-hostpath.log and ${LOG_DIR}/kubelet.log"
+}
+
+csi_driver_registered() {
+  [[ "$(kubectl_admin get csinode "${NODE_NAME}" -o jsonpath='{.spec.drivers[*].name}' 2>/dev/null)" == *hostpath.csi.podtrace.dev* ]]
+}
+
 print_usage() {
   local total="$1"
   cat >&2 <<EOF
@@ -567,6 +614,7 @@ main() {
   step "node Ready" wait_node_ready
   step "default ServiceAccount" wait_default_service_account
   step "storage class" apply_storage_class
+  step "CSI driver" start_csi_driver
   print_step_times
   print_usage "$((SECONDS - started))"
 }

@@ -13,7 +13,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Timeline } from "../../src/core/timeline.ts";
 import { podtrace } from "../support/cli.ts";
-import { createNamespace, deleteNamespace, DUAL_STACK, KUBECONFIG, KUBECTL, kubectl } from "../support/cluster.ts";
+import { createNamespace, deleteNamespace, DUAL_STACK, hasStorageClass, KUBECONFIG, KUBECTL, kubectl } from "../support/cluster.ts";
 import { expectTimelineInvariants } from "../support/invariants.ts";
 import { validateTimeline } from "../support/schema.ts";
 import { SCENARIOS } from "../support/scenarios.ts";
@@ -91,5 +91,16 @@ describe.skipIf(!DUAL_STACK)(
   DUAL_STACK ? "dual-stack" : "dual-stack (skipped: this cluster has one IP family; the local cluster has two on a host with IPv6)",
   () => {
     it("a Service asking for IPv6 and IPv4 publishes the pod once the slices of both list it", () => traceScenario("dual-stack"));
+  },
+);
+
+const ATTACHING = hasStorageClass("podtrace-csi");
+describe.skipIf(!ATTACHING)(
+  ATTACHING
+    ? "volumes that are attached"
+    : "volumes that are attached (skipped: no StorageClass podtrace-csi; the local cluster's CSI driver, hack/tools/csi-hostpath, has it)",
+  () => {
+    it("a claim of a driver that attaches is provisioned, attached, then mounted", () => traceScenario("pvc-attach"));
+    it("a volume that cannot be attached ends the run in volume attach", () => traceScenario("pvc-attach-fails"));
   },
 );

@@ -118,3 +118,16 @@ export const DUAL_STACK: boolean = (() => {
     return false;
   }
 })();
+
+/** Whether the cluster has this StorageClass (the local cluster's podtrace-csi, whose volumes are attached). */
+export function hasStorageClass(name: string): boolean {
+  try {
+    execFileSync(KUBECTL, ["--kubeconfig", KUBECONFIG, "get", "storageclass", name, "-o", "name"], {
+      stdio: ["ignore", "ignore", "ignore"],
+      timeout: 20_000,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}

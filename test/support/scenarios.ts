@@ -217,6 +217,33 @@ export const SCENARIOS: Record<string, { what: string; check: (t: Timeline) => v
       expect(t.verdict.outcome).toBe("ready");
     },
   },
+  "pvc-attach": {
+    what: "a claim of a driver whose volumes are attached: provisioned by the driver, then attached (a VolumeAttachment), then mounted",
+    check: (t) => {
+      expect(path(t).slice(0, 5)).toEqual(["admission", "scheduling", "volume-binding", "volume-attach", "sandbox"]);
+      expect(phase(t, "volume-binding").details["provisioner"]).toBe("hostpath.csi.podtrace.dev");
+      const attach = phase(t, "volume-attach");
+      // The driver takes 1.5 s to attach (hack/tools/csi-hostpath -attach-delay).
+      expect(attach.durationMs).toBeGreaterThanOrEqual(1500);
+      expect(attach.end!.sources.join(" ")).toMatch(/SuccessfulAttachVolume/);
+      expect(phase(t, "sandbox").label).toBe("volume mount + sandbox + network");
+      expect(phase(t, "sandbox").start!.offsetMs).toBe(attach.end!.offsetMs);
+      expect(t.verdict.outcome).toBe("ready");
+    },
+  },
+  "pvc-attach-fails": {
+    what: "a volume that cannot be attached: stuck in volume attach, in the driver's words",
+    check: (t) => {
+      expect(t.verdict.outcome).toBe("failed");
+      expect(t.verdict.phase).toBe("volume-attach");
+      expect(t.verdict.summary).toMatch(/^failed in volume attach: FailedAttachVolume: AttachVolume.Attach failed for volume "pvc-/);
+      expect(t.verdict.summary).toMatch(/the disk quota of the zone is exhausted/);
+      expect(t.verdict.next.join("\n")).toMatch(/kubectl get volumeattachments/);
+      expect(phase(t, "volume-binding").status).toBe("done");
+      expect(phase(t, "volume-attach").status).toBe("failed");
+      expect(phase(t, "sandbox").status).toBe("not-reached");
+    },
+  },
   "pvc-unbound": {
     what: "a claim that cannot be bound: stuck in volume binding, in the PersistentVolume controller's words",
     check: (t) => {

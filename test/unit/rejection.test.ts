@@ -114,6 +114,7 @@ describe("exit codes of every recording", () => {
     "missing-configmap": ExitCode.NotReady,
     "never-ready": ExitCode.NotReady,
     "pvc-unbound": ExitCode.NotReady,
+    "pvc-attach-fails": ExitCode.NotReady,
     "too-much-cpu": ExitCode.NotReady,
     "unschedulable-selector": ExitCode.NotReady,
   };
