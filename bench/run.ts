@@ -11,6 +11,7 @@
  *   BENCH_RUNS=5 BENCH_PAIRS=5 BENCH_SIGINT_RUNS=100 BENCH_OUT=bench/results.json npm run bench
  *   BENCH_ONLY=vsKubectl,pods100 npm run bench    (some sections; merged into BENCH_OUT)
  *   BENCH_TRUTH_RUNS=3                     (runs of each ground-truth scenario, per mode)
+ *   KIND_KUBECONFIG=~/.kube/kind-podtrace  (the kind cluster of hack/kind.sh, for kindPods300)
  *
  * Whole-process CPU time and peak memory come from GNU time (/usr/bin/time, Debian's
  * "time" package): the operating system's accounting of each finished process, the
@@ -18,6 +19,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { promisify } from "node:util";
 import { indexObservations } from "../src/core/observed-run.ts";
 import { kubeletSums, podtraceKubeletStyle, type StartupSeconds } from "../test/support/kubelet-measure.ts";
@@ -42,6 +44,7 @@ const PAIRS = Number(process.env["BENCH_PAIRS"] ?? 5);
 const ONLY = process.env["BENCH_ONLY"]?.split(",").filter(Boolean) ?? null;
 const OUT = process.env["BENCH_OUT"] ?? `${ROOT}bench/results.json`;
 const NS = `podtrace-bench-${process.pid}`;
+const KIND_KUBECONFIG = process.env["KIND_KUBECONFIG"] ?? `${homedir()}/.kube/kind-podtrace`;
 const env = { ...process.env, KUBECONFIG, CI: "true", NO_COLOR: "1" };
 
 // The kubectl built by hack/ (matching the cluster), found as the end-to-end tests find it.
@@ -361,6 +364,46 @@ async function manyPods(replicas: number): Promise<Record<string, unknown>> {
   };
 }
 
+/**
+ * Many pods across the nodes of the kind cluster (hack/kind.sh up, KIND_KUBECONFIG), when it
+ * runs: what podtrace costs for a run that a multi-node cluster spreads.
+ */
+async function kindPods(replicas: number): Promise<Record<string, unknown>> {
+  const kind = (...args: string[]) => exec(KUBECTL, ["--kubeconfig", KIND_KUBECONFIG, ...args], { maxBuffer: 64 << 20 });
+  const up =
+    existsSync(KIND_KUBECONFIG) &&
+    (await kind("get", "--raw", "/readyz").then(
+      () => true,
+      () => false,
+    ));
+  if (!up) return { skipped: `no kind cluster answers at ${KIND_KUBECONFIG} (bash hack/kind.sh up makes one)` };
+  const nodes = (await kind("get", "nodes", "-o", "name")).stdout.split("\n").filter(Boolean).length;
+  await kind("create", "namespace", NS);
+  try {
+    const r = await timed(
+      BIN,
+      ["run", "bench/manifests/replica-any-node.yaml", "--replicas", String(replicas), "-n", NS, "-o", "json", "--timeout", "15m"],
+      { KUBECONFIG: KIND_KUBECONFIG },
+    );
+    const set = JSON.parse(r.stdout) as PodSetTimeline;
+    const row = set.summary.find((x) => x.phase === "ready (from submit)");
+    return {
+      replicas,
+      nodes,
+      nodesUsed: new Set(set.pods.map((t) => t.pod.node).filter(Boolean)).size,
+      exitCode: r.code,
+      ready: set.ready,
+      wallMs: r.wallMs,
+      cpuS: r.cpuS,
+      peakRssMiB: r.peakMiB,
+      readyP50Ms: row?.p50Ms,
+      readyP99Ms: row?.p99Ms,
+    };
+  } finally {
+    await kind("delete", "namespace", NS, "--wait=false");
+  }
+}
+
 // --- faults ---------------------------------------------------------------------------------
 
 async function apiserverRestart(): Promise<Record<string, unknown>> {
@@ -462,6 +505,16 @@ const SECTIONS: [string, string, (results: Record<string, unknown>, node: string
   ["verdictLatency", "verdict latency against kubectl wait", async (r) => void (r["verdictLatency"] = await verdictLatency())],
   ["pods50", "50 pods in one run", async (r) => void (r["pods50"] = await manyPods(50))],
   ["pods100", "100 pods in one run", async (r) => void (r["pods100"] = await manyPods(100))],
+  [
+    "kindPods300",
+    "300 pods across the kind cluster's nodes",
+    async (r) => {
+      const k = await kindPods(300);
+      // Without a kind cluster the figures stay as the file has them (or not measured).
+      if ("skipped" in k) process.stderr.write(`bench: skipped: ${String(k["skipped"])}\n`);
+      else r["kindPods300"] = k;
+    },
+  ],
   ["apiserverRestart", "kube-apiserver restart mid-run", async (r) => void (r["apiserverRestart"] = await apiserverRestart())],
   ["interrupts", `${SIGINT_RUNS} runs interrupted at random moments`, async (r) => void (r["interrupts"] = await interrupts())],
   [
@@ -614,6 +667,14 @@ function table(r: Record<string, unknown>): string {
     ],
     ["pods100", "100 pods: peak RSS", () => mib(g("pods100.peakRssMiB")), "<= 100 MiB", () => g("pods100.peakRssMiB") <= 100],
     ["pods100", "100 pods: CPU", () => `${g("pods100.cpuS").toFixed(2)} s`, "<= 1.5 s", () => g("pods100.cpuS") <= 1.5],
+    [
+      "kindPods300",
+      "300 pods on kind: ready, nodes, p50/p99, wall, peak RSS, CPU",
+      () =>
+        `${g("kindPods300.ready")}/300 on ${g("kindPods300.nodesUsed")} nodes, ${ms(g("kindPods300.readyP50Ms"))} / ${ms(g("kindPods300.readyP99Ms"))}, ${(g("kindPods300.wallMs") / 1000).toFixed(1)} s, ${mib(g("kindPods300.peakRssMiB"))}, ${g("kindPods300.cpuS").toFixed(2)} s`,
+      "all Ready",
+      () => g("kindPods300.ready") === 300,
+    ],
     [
       "apiserverRestart",
       "kube-apiserver restart mid-run: exit, phases done",
