@@ -252,6 +252,10 @@ podman_host_setup() {
 # Within the hard limits here: conmon runs with RLIMIT_NPROC 32768, and any higher value
 # fails every container with "error setting rlimit type 6".
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+# No limit on a node's processes and threads, as on a real node (and with Docker): podman's
+# default of 2048 stops a node near 100 pods, each pod's shim and processes counting, with
+# "fork/exec ... resource temporarily unavailable" from containerd.
+pids_limit = 0
 
 [network]
 # Podman's default 10.88.0.0/16 is the local cluster's pod network.
