@@ -123,3 +123,37 @@ describe.skipIf(!hasTmux)(title, () => {
     });
   });
 });
+
+// script(1) (util-linux, in every Debian) runs the command on a pseudo-terminal; with its
+// input not a terminal it never sizes it, so the terminal reports 0 columns.
+const hasScript = (() => {
+  try {
+    execFileSync("script", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+describe.skipIf(!hasScript)(hasScript ? "a terminal of no size" : "a terminal of no size (skipped: no script(1))", () => {
+  let ns = "";
+  beforeAll(async () => {
+    ns = await createNamespace("nosize-e2e");
+  });
+  afterAll(async () => {
+    if (ns) await deleteNamespace(ns);
+  });
+
+  it("gets plain progress lines, and the run ends", async () => {
+    const log = join(tmpdir(), `podtrace-nosize-${process.pid}.log`);
+    const command = `env -u CI NO_COLOR=1 KUBECONFIG='${KUBECONFIG}' '${BIN}' run '${ROOT}test/fixtures/manifests/one-container.yaml' -n ${ns} --timeout 60s; echo "exit $?"`;
+    try {
+      await exec("script", ["-qfc", command, log], { timeout: 120_000, cwd: ROOT });
+      const out = execFileSync("cat", [log], { encoding: "utf8" }).replace(/\r/g, "");
+      expect(out).toMatch(/podtrace: creating pod/);
+      expect(out).toMatch(/✓ Ready after/);
+      expect(out).toMatch(/exit 0/);
+    } finally {
+      await rm(log, { force: true });
+    }
+  });
+});
