@@ -348,6 +348,19 @@ async function manyPods(replicas: number): Promise<Record<string, unknown>> {
     row !== undefined && row.p50Ms === percentile(ready, 50) && row.p99Ms === percentile(ready, 99) && row.count === ready.length;
   const phase = (id: string) => set.summary.find((s) => s.phase === id);
   return {
+    ...podSetFigures(replicas, r, set),
+    readyP90Ms: row?.p90Ms,
+    schedulingP99Ms: phase("scheduling")?.p99Ms,
+    sandboxP99Ms: phase("sandbox")?.p99Ms,
+    summaryAgreesWithPods: agrees,
+    leftovers: await leftovers(),
+  };
+}
+
+/** What a run of many pods cost and how soon they were Ready. */
+function podSetFigures(replicas: number, r: Timed, set: PodSetTimeline): Record<string, unknown> {
+  const row = set.summary.find((s) => s.phase === "ready (from submit)");
+  return {
     replicas,
     exitCode: r.code,
     ready: set.ready,
@@ -355,12 +368,7 @@ async function manyPods(replicas: number): Promise<Record<string, unknown>> {
     cpuS: r.cpuS,
     peakRssMiB: r.peakMiB,
     readyP50Ms: row?.p50Ms,
-    readyP90Ms: row?.p90Ms,
     readyP99Ms: row?.p99Ms,
-    schedulingP99Ms: phase("scheduling")?.p99Ms,
-    sandboxP99Ms: phase("sandbox")?.p99Ms,
-    summaryAgreesWithPods: agrees,
-    leftovers: await leftovers(),
   };
 }
 
@@ -386,18 +394,10 @@ async function kindPods(replicas: number): Promise<Record<string, unknown>> {
       { KUBECONFIG: KIND_KUBECONFIG },
     );
     const set = JSON.parse(r.stdout) as PodSetTimeline;
-    const row = set.summary.find((x) => x.phase === "ready (from submit)");
     return {
-      replicas,
+      ...podSetFigures(replicas, r, set),
       nodes,
       nodesUsed: new Set(set.pods.map((t) => t.pod.node).filter(Boolean)).size,
-      exitCode: r.code,
-      ready: set.ready,
-      wallMs: r.wallMs,
-      cpuS: r.cpuS,
-      peakRssMiB: r.peakMiB,
-      readyP50Ms: row?.p50Ms,
-      readyP99Ms: row?.p99Ms,
     };
   } finally {
     await kind("delete", "namespace", NS, "--wait=false");

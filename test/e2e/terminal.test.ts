@@ -17,14 +17,16 @@ import { BIN, ROOT } from "../support/cli.ts";
 import { createNamespace, deleteNamespace, KUBECONFIG } from "../support/cluster.ts";
 
 const exec = promisify(execFile);
-const hasTmux = (() => {
+/** Whether a command is installed (it answers its version flag). */
+function installed(command: string, versionFlag: string): boolean {
   try {
-    execFileSync("tmux", ["-V"], { stdio: "ignore" });
+    execFileSync(command, [versionFlag], { stdio: "ignore" });
     return true;
   } catch {
     return false;
   }
-})();
+}
+const hasTmux = installed("tmux", "-V");
 /** A tmux server of our own, on a socket of our own, removed afterwards. */
 const socket = join(tmpdir(), `podtrace-tmux-${process.pid}`);
 
@@ -126,14 +128,7 @@ describe.skipIf(!hasTmux)(title, () => {
 
 // script(1) (util-linux, in every Debian) runs the command on a pseudo-terminal; with its
 // input not a terminal it never sizes it, so the terminal reports 0 columns.
-const hasScript = (() => {
-  try {
-    execFileSync("script", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasScript = installed("script", "--version");
 describe.skipIf(!hasScript)(hasScript ? "a terminal of no size" : "a terminal of no size (skipped: no script(1))", () => {
   let ns = "";
   beforeAll(async () => {

@@ -13,7 +13,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Timeline } from "../../src/core/timeline.ts";
 import { podtrace } from "../support/cli.ts";
-import { createNamespace, deleteNamespace, DUAL_STACK, hasStorageClass, KUBECONFIG, KUBECTL, kubectl } from "../support/cluster.ts";
+import { createNamespace, deleteNamespace, hasStorageClass, isDualStack, KUBECONFIG, KUBECTL, kubectl } from "../support/cluster.ts";
 import { expectTimelineInvariants } from "../support/invariants.ts";
 import { validateTimeline } from "../support/schema.ts";
 import { SCENARIOS } from "../support/scenarios.ts";
@@ -87,6 +87,7 @@ describe.concurrent("live timelines", () => {
 });
 
 // The reporter shows no names of a block whose tests are all skipped: its title says why.
+const DUAL_STACK = isDualStack();
 describe.skipIf(!DUAL_STACK)(
   DUAL_STACK ? "dual-stack" : "dual-stack (skipped: this cluster has one IP family; the local cluster has two on a host with IPv6)",
   () => {

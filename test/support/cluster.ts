@@ -103,9 +103,10 @@ export const APISERVER_ON_LOOPBACK: boolean = (() => {
 /**
  * Whether the cluster is dual-stack: its default ServiceCIDR (networking.k8s.io/v1, the
  * apiserver's --service-cluster-ip-range) has a range of each family. The local cluster is
- * when its host has IPv6 (hack/lib/common.sh); kind's is IPv4 only.
+ * when its host has IPv6 (hack/lib/common.sh); kind's is IPv4 only. Asked of the cluster
+ * by the tests that need to know, not by every importer.
  */
-export const DUAL_STACK: boolean = (() => {
+export function isDualStack(): boolean {
   try {
     const out = execFileSync(KUBECTL, ["--kubeconfig", KUBECONFIG, "get", "servicecidr", "kubernetes", "-o", "jsonpath={.spec.cidrs}"], {
       encoding: "utf8",
@@ -117,7 +118,7 @@ export const DUAL_STACK: boolean = (() => {
   } catch {
     return false;
   }
-})();
+}
 
 /** Whether the cluster has this StorageClass (the local cluster's podtrace-csi, whose volumes are attached). */
 export function hasStorageClass(name: string): boolean {

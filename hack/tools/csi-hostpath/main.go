@@ -50,7 +50,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -58,6 +57,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
 	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 )
 
@@ -384,6 +384,11 @@ func (c *controllers) attach(ctx context.Context, va *storagev1.VolumeAttachment
 	})
 	next := va.DeepCopy()
 	if err != nil {
+		// Written once: a new write would be an update to handle, and so another attach at
+		// once; the queue's back-off retries instead.
+		if va.Status.AttachError != nil && va.Status.AttachError.Message == err.Error() {
+			return err
+		}
 		next.Status.AttachError = &storagev1.VolumeError{Time: metav1.Now(), Message: err.Error()}
 	} else {
 		next.Status.Attached = true
@@ -397,24 +402,45 @@ func (c *controllers) attach(ctx context.Context, va *storagev1.VolumeAttachment
 	return uerr
 }
 
-// run drives fn for every object of an informer, retrying failures a few times.
+// run drives fn for every object of an informer as controllers do, through a work queue
+// of keys: an object changed while it is being handled is handled again afterwards, with
+// its state then (never twice at once, never missed), and a failure is retried with
+// back-off a few times.
 func run[T any](ctx context.Context, informer cache.SharedIndexInformer, what string, fn func(context.Context, T) error) {
-	handle := func(obj any) {
-		o, ok := obj.(T)
-		if !ok {
+	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
+	enqueue := func(obj any) {
+		if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
+			queue.Add(key)
+		}
+	}
+	_, _ = informer.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, obj any) { enqueue(obj) }})
+	go func() {
+		<-ctx.Done()
+		queue.ShutDown()
+	}()
+	// A few at once (an attach takes its while); the queue never hands out one key twice.
+	for range 4 {
+		go work(ctx, queue, informer, what, fn)
+	}
+}
+
+func work[T any](ctx context.Context, queue workqueue.TypedRateLimitingInterface[string], informer cache.SharedIndexInformer, what string, fn func(context.Context, T) error) {
+	for {
+		key, quit := queue.Get()
+		if quit {
 			return
 		}
-		go func() {
-			_ = wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: 6}, func(ctx context.Context) (bool, error) {
-				if err := fn(ctx, o); err != nil {
-					log.Printf("%s: %v (retrying)", what, err)
-					return false, nil
-				}
-				return true, nil
-			})
-		}()
+		obj, exists, err := informer.GetStore().GetByKey(key)
+		if o, ok := obj.(T); err == nil && exists && ok {
+			if err := fn(ctx, o); err != nil && queue.NumRequeues(key) < 6 {
+				log.Printf("%s %s: %v (retrying)", what, key, err)
+				queue.AddRateLimited(key)
+			} else {
+				queue.Forget(key)
+			}
+		}
+		queue.Done(key)
 	}
-	_, _ = informer.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: handle, UpdateFunc: func(_, obj any) { handle(obj) }})
 }
 
 func main() {
