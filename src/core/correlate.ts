@@ -162,6 +162,8 @@ class Correlation {
     // event; settling bounds it by that event. A hostNetwork pod's IP is its node's, known
     // before any sandbox exists: it says nothing here.
     const ipSnapshot = hostNetwork(podSpec) ? null : firstSnapshot(this.run.pods, (p) => podIP(p) !== "");
+    // Both families' on a dual-stack cluster: podIP alone is only the first.
+    const ips = podIPs(this.podObject);
     const readyToStart = s.conditionSignals("PodReadyToStartContainers", true);
     const sandbox = this.placeMark([
       ...readyToStart,
@@ -172,8 +174,7 @@ class Correlation {
     chain.step(
       {
         ...draft("sandbox", {
-          // Both families' on a dual-stack cluster: podIP alone is only the first.
-          ...(podIPs(this.podObject).length > 1 ? { podIPs: podIPs(this.podObject).join(", ") } : { podIP: podIP(this.podObject) }),
+          ...(ips.length > 1 ? { podIPs: ips.join(", ") } : { podIP: podIP(this.podObject) }),
           volumes: podClaims(this.podObject).join(", "),
           ...(hostNetwork(podSpec) ? { hostNetwork: true } : {}),
           ...(sandboxWarnings.length ? { warnings: sandboxWarnings.length } : {}),
@@ -198,7 +199,6 @@ class Correlation {
     // that publishes not-ready addresses lists the pod before it is Ready: a lane, not a
     // step after Ready.
     const services = selectingServices(this.run);
-    const ips = podIPs(this.podObject);
     const changes = new Map(services.map((x) => [x.name, publication(this.run, x, ips)]));
     const afterReady = services.filter((x) => !x.publishNotReadyAddresses);
     const notReady = services.filter((x) => x.publishNotReadyAddresses);

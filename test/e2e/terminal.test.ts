@@ -7,7 +7,7 @@
  */
 import { execFile, execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -143,7 +143,7 @@ describe.skipIf(!hasScript)(hasScript ? "a terminal of no size" : "a terminal of
     const command = `env -u CI NO_COLOR=1 KUBECONFIG='${KUBECONFIG}' '${BIN}' run '${ROOT}test/fixtures/manifests/one-container.yaml' -n ${ns} --timeout 60s; echo "exit $?"`;
     try {
       await exec("script", ["-qfc", command, log], { timeout: 120_000, cwd: ROOT });
-      const out = execFileSync("cat", [log], { encoding: "utf8" }).replace(/\r/g, "");
+      const out = (await readFile(log, "utf8")).replace(/\r/g, "");
       expect(out).toMatch(/podtrace: creating pod/);
       expect(out).toMatch(/✓ Ready after/);
       expect(out).toMatch(/exit 0/);
