@@ -414,9 +414,23 @@ node_volumes() {
   return 0
 }
 
+# Node containers podman no longer knows whose cgroups still stand: a teardown that could
+# not empty them once (processes of a frozen cgroup do not die of SIGKILL), after which
+# podman had already forgotten the container. A kind node's cgroup holds the kubelet's.
+orphaned_node_ids() {
+  local dir id
+  for dir in /sys/fs/cgroup/*/libpod_parent/libpod-* /sys/fs/cgroup/libpod_parent/libpod-*; do
+    [[ -d "${dir}" ]] || continue
+    id="${dir##*/libpod-}"
+    [[ "${id}" =~ ^[0-9a-f]{64}$ ]] || continue
+    podman container exists "${id}" 2>/dev/null && continue
+    compgen -G "${dir}/kubelet*" >/dev/null && echo "${id}"
+  done | sort -u
+}
+
 podman_delete_cluster() {
   local ids
-  mapfile -t NODE_IDS < <(podman ps -aq --no-trunc --filter "label=${CLUSTER_LABEL}")
+  mapfile -t NODE_IDS < <(podman ps -aq --no-trunc --filter "label=${CLUSTER_LABEL}"; orphaned_node_ids)
   # kind stops each node gracefully, which waits up to 10 s for its systemd to shut down.
   # The cluster is thrown away: kill the nodes, and kind deletes them and their volumes at once.
   ((${#NODE_IDS[@]} == 0)) || podman kill --signal KILL "${NODE_IDS[@]}" >/dev/null 2>&1 || true
@@ -439,9 +453,14 @@ podman_delete_cluster() {
 # inside. Whatever still runs in them is the node's and goes; then the empty trees go,
 # innermost first.
 remove_node_cgroups() {
-  local id dir pids
+  local id dir pids f
   for id in "${NODE_IDS[@]}"; do
     for dir in $(find /sys/fs/cgroup -maxdepth 3 -type d -name "*${id}*" 2>/dev/null); do
+      # Thawed first: runc freezes a container's cgroup to kill all of it, and one that died
+      # half-way (a node out of pids) leaves it frozen, its processes deaf to SIGKILL.
+      for f in $(find "${dir}" \( -name freezer.state -o -name cgroup.freeze \) 2>/dev/null); do
+        if [[ "${f}" == */freezer.state ]]; then echo THAWED >"${f}"; else echo 0 >"${f}"; fi 2>/dev/null || true
+      done
       pids="$(find "${dir}" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)"
       [[ -z "${pids}" ]] || kill -KILL ${pids} 2>/dev/null || true
     done
@@ -494,6 +513,8 @@ podman_verify() {
   out="$(node_volumes)"
   [[ -z "${out}" ]] || problems+=("podman volumes: ${out//$'\n'/ }")
   ! podman network exists "${KIND_NETWORK}" || problems+=("podman network ${KIND_NETWORK}")
+  out="$(orphaned_node_ids)"
+  [[ -z "${out}" ]] || problems+=("cgroups of node containers podman no longer knows: ${out//$'\n'/ }")
   local id
   for id in "${NODE_IDS[@]}"; do
     out="$(find /sys/fs/cgroup -maxdepth 3 -type d -name "*${id}*" 2>/dev/null)"
