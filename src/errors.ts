@@ -48,6 +48,17 @@ export class ClusterAccessError extends PodtraceError {
   }
 }
 
+/**
+ * A request that never left: no connection could be made, so the server did nothing of it
+ * (a create that fails so created nothing, and there is nothing to clean up).
+ */
+export class RequestNotSentError extends ClusterAccessError {
+  constructor(message: string, hint?: string, options?: ErrorOptions) {
+    super(message, hint, options);
+    this.name = "RequestNotSentError";
+  }
+}
+
 /** The cause chain of an error, outermost first, for -v output. */
 export function causeChain(err: unknown): string[] {
   const chain: string[] = [];

@@ -11,6 +11,7 @@
  * every request as client-node applies them, and new client certificates (an exec plugin
  * may rotate them) get a new pool.
  */
+import { subscribe } from "node:diagnostics_channel";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -21,7 +22,7 @@ import { KubeConfig } from "@kubernetes/client-node/dist/config.js";
 import type { RequestOptions } from "node:https";
 import type { ConnectionOptions } from "node:tls";
 import { Agent, ProxyAgent, Socks5ProxyAgent, type Dispatcher } from "undici";
-import { BadInputError, ClusterAccessError } from "../errors.ts";
+import { BadInputError, ClusterAccessError, RequestNotSentError } from "../errors.ts";
 import type { RawObject } from "../core/observation.ts";
 import { clientNow } from "./clock.ts";
 import { proxyFor, type ProxyChoice, type ProxyEnv } from "./proxy.ts";
@@ -64,6 +65,33 @@ export interface ApiResponse {
   sentAt: number;
   receivedAt: number;
 }
+
+/**
+ * When a request's headers went out, by undici's own account (its documented diagnostics
+ * channels): a request handed over while the connection is still being made leaves only
+ * once the handshake is done, and a run sends its first requests, the create among them,
+ * at once. Timed at the hand-over instead, the create's round trip (admission) would have
+ * the TLS handshake in it. undici makes a request's Request when a connection takes it
+ * (later than the hand-over while connecting), in the order they were handed over: each
+ * Request it announces is matched to the first of ours with its method, origin and path
+ * still waiting for one.
+ */
+interface Sending {
+  /** Called with the time the headers were written. */
+  sent(at: number): void;
+}
+const awaitingRequest = new Map<string, Sending[]>();
+const headersSent = new WeakMap<object, Sending>();
+type UndiciRequest = { method: string; origin: string; path: string };
+const requestKey = (r: UndiciRequest) => `${r.method} ${r.origin}${r.path}`;
+subscribe("undici:request:create", (message) => {
+  const request = (message as { request: UndiciRequest }).request;
+  const queue = awaitingRequest.get(requestKey(request));
+  const ours = queue?.shift();
+  if (ours) headersSent.set(request, ours);
+  if (queue?.length === 0) awaitingRequest.delete(requestKey(request));
+});
+subscribe("undici:client:sendHeaders", (message) => headersSent.get((message as { request: object }).request)?.sent(clientNow()));
 
 /** How long one request may take unless --request-timeout says otherwise. */
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -179,10 +207,21 @@ export class KubeClient {
     const { headers, dispatcher } = await this.prepare();
     headers["accept"] = accept;
     if (body !== undefined) headers["content-type"] = method === "PATCH" ? "application/merge-patch+json" : "application/json";
-    const sentAt = clientNow();
+    // Handed over now; sent when undici writes the headers (headersSent says why).
+    let sentAt = clientNow();
+    let sent = false;
+    let receivedAt: number;
     let status: number;
     let date: string | null;
     let text: string;
+    const key = requestKey({ method, origin: this.origin, path: `${this.pathPrefix}${path}` });
+    const sending: Sending = {
+      sent: (at) => {
+        sentAt = at;
+        sent = true;
+      },
+    };
+    awaitingRequest.set(key, [...(awaitingRequest.get(key) ?? []), sending]);
     try {
       const response = await dispatcher.request({
         origin: this.origin,
@@ -192,14 +231,25 @@ export class KubeClient {
         body: body === undefined ? null : JSON.stringify(body),
         signal: this.withTimeout(signal),
       });
+      // The answer arrived with its headers; the body follows in the same reads, or, for a
+      // long list, after it.
+      receivedAt = clientNow();
       status = response.statusCode;
       const d = response.headers["date"];
       date = typeof d === "string" ? d : null;
       text = await response.body.text();
     } catch (err) {
-      throw this.unreachable(err);
+      const unreachable = this.unreachable(err);
+      if (sent) throw unreachable;
+      throw new RequestNotSentError(unreachable.message, unreachable.hint, { cause: err });
+    } finally {
+      // Failed before undici made its Request (aborted while queued): not waiting any more.
+      const queue = awaitingRequest.get(key);
+      if (queue?.includes(sending)) {
+        queue.splice(queue.indexOf(sending), 1);
+        if (!queue.length) awaitingRequest.delete(key);
+      }
     }
-    const receivedAt = clientNow();
     let parsed: RawObject;
     try {
       parsed = text ? (JSON.parse(text) as RawObject) : {};

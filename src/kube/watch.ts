@@ -41,7 +41,9 @@ export interface WatchOptions {
    * Start from this resourceVersion instead of listing: for a caller that took it from a
    * list made before anything it cares about existed (its objects are created after that
    * list), so nothing is missed and a busy namespace's thousands of Events are never
-   * fetched. Relists after 410 Gone are full, as always.
+   * fetched; or "0" ("any"), where the stream begins with the state as it is (each
+   * matching object as ADDED) and goes on with every change, for a selection small enough
+   * to have its state sent. Relists after 410 Gone are full, as always.
    */
   resourceVersion?: string;
   /** Backoff bounds for failed connections. */

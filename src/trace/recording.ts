@@ -34,6 +34,11 @@ export interface Recording {
 export class RecordingWriter {
   private readonly out: WriteStream;
   private failed: Error | null = null;
+  /**
+   * What was recorded before the header: a run's first requests are sent before the
+   * server's version (which the header names) is known, and their answers may come first.
+   */
+  private beforeHeader: Observation[] | null = [];
 
   readonly path: string;
 
@@ -47,10 +52,14 @@ export class RecordingWriter {
 
   writeHeader(header: RecordingHeader): void {
     this.out.write(`${JSON.stringify(header)}\n`);
+    const held = this.beforeHeader ?? [];
+    this.beforeHeader = null;
+    for (const o of held) this.write(o);
   }
 
   write(o: Observation): void {
-    if (!this.failed) this.out.write(`${JSON.stringify(o)}\n`);
+    if (this.beforeHeader) this.beforeHeader.push(o);
+    else if (!this.failed) this.out.write(`${JSON.stringify(o)}\n`);
   }
 
   async close(): Promise<void> {

@@ -4,16 +4,17 @@
  * interrupted, then read what deletion would lose and clean up everything created. The
  * observed stream is the result; timelines are computed from it by the pure core.
  *
- * The create request goes out as early as correctness allows: what it must wait for (each
- * watch's resourceVersion, taken by a list before the create so nothing is missed; the
- * server version; the Services that select the pod) is fetched at once, and the watches
- * connect from those resourceVersions while the create is on its way. The run's result is
- * returned as soon as its outcome is decided; cleanup goes on behind it (`finished`).
+ * The create request goes out as early as correctness allows. One pod's create waits for
+ * nothing: it leaves first, on the connection the server version's request opens, and its
+ * watches (from "any" resourceVersion, which begin with the state as it is) right behind
+ * it. Many pods' watches, and those of a pod with claims, start from lists of one item
+ * taken before the create, which waits for them. The run's result is returned as soon as
+ * its outcome is decided; cleanup goes on behind it (`finished`).
  *
  * The number of watches is constant: one per kind of object, whatever the number of pods.
  */
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { BadInputError, ClusterAccessError } from "../errors.ts";
+import { BadInputError, ClusterAccessError, RequestNotSentError } from "../errors.ts";
 import { correlate } from "../core/correlate.ts";
 import { failFastReason, type FailFastPolicy } from "../core/fail-fast.ts";
 import { podsRefused } from "../core/rejection.ts";
@@ -83,6 +84,9 @@ export interface TraceResult {
 
 /** When, after the create request, to measure a round trip to the apiserver (ms). */
 const LATENCY_PROBES_MS = [0, 150, 600];
+
+/** How long the first heavy work waits for the Scheduled events after the binding (waitForOutcome says why). */
+const SCHEDULED_EVENT_WAIT_MS = 100;
 
 /** How many create requests are in flight at once with --replicas. */
 const CREATE_CONCURRENCY = 8;
@@ -183,7 +187,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     }
   };
 
-  // --- Before the create: everything it must wait for, at once. -------------------------
+  // --- The create, and what goes with it. ---------------------------------------------
   // One pod: server-side selectors keep the streams to that pod. Many: one stream per kind,
   // filtered here, so the number of watches does not grow with the number of pods.
   const watched: { resource: WatchedResource; path: string; params: Record<string, string>; required: boolean }[] = [
@@ -214,17 +218,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     claims.names.size === 1 && !controller ? { fieldSelector: `metadata.name=${[...claims.names][0]!}` } : {};
   const slicesPath = `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`;
   const version = client.serverVersion();
-  const services = client.request("GET", `/api/v1/namespaces/${ns}/services`);
-  // Each list's round trip is recorded: the quickest bounds the watches' latency.
-  const timings: Observation[] = [];
-  const timed = (r: ApiResponse, path: string) => timings.push(requestObservation("GET", path, r));
-  const versions = watched.map((w) => listResourceVersion(client, w.path, timed));
-  // Claims are listed in full: one that exists already may be bound, or waiting.
-  const claimList = hasClaims ? client.request("GET", withQuery(claimsPath, claimParams)) : null;
-  // Which Services select the pod is known only with the Services list: the EndpointSlices'
-  // resourceVersion is taken at the same time, unfiltered, and the watch filters from it.
-  const slicesVersion = listResourceVersion(client, slicesPath);
-  // Nothing is recorded before the recording's header, which names the server version.
+  // The recording holds what is recorded until its header, which names the server version.
   const header = version.then((serverVersion) =>
     options.recorder?.writeHeader({
       format: "podtrace-recording/v1",
@@ -239,18 +233,34 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       manifest: controller?.object ?? template,
     }),
   );
-
   const watches = new AbortController();
   const watchers: Promise<void>[] = [];
-  const startWatch = (resource: WatchedResource, path: string, params: Record<string, string>, resourceVersion: string) => {
+  // A watch the cluster refuses (401, 403) ends the run: it could never see the pod start.
+  let refuse: (err: Error) => void = () => undefined;
+  const refused = new Promise<never>((_, reject) => (refuse = reject));
+  refused.catch(() => undefined);
+  const startWatch = (
+    resource: WatchedResource,
+    path: string,
+    params: Record<string, string>,
+    resourceVersion: string,
+    required = true,
+  ) => {
     const stream = watch({ transport: watchTransport(client), path, params, signal: watches.signal, resourceVersion });
     watchers.push(
       (async () => {
         for await (const item of stream) {
-          if (item.type === "status" && item.status === "error" && /HTTP 400/.test(item.detail)) {
-            // This cluster does not support the selector (or the API): the other Events
-            // API still covers every event.
+          if (item.type === "status" && item.status === "error" && /HTTP 40[013]\b/.test(item.detail)) {
             record({ kind: "watch-status", resource, status: "error", arrivedAt: item.arrivedAt, detail: item.detail });
+            // 400: this cluster does not support the selector (or the API); the other Events
+            // API still covers every event.
+            if (required && !/HTTP 400\b/.test(item.detail))
+              refuse(
+                new ClusterAccessError(
+                  `watching ${resource} in namespace ${namespace}: ${item.detail.replace(/; retrying in \d+ ms$/, "")}`,
+                  `check your permissions with: kubectl auth can-i --list -n ${namespace}`,
+                ),
+              );
             return;
           }
           recordItem(record, resource, item);
@@ -258,79 +268,72 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       })(),
     );
   };
-  // Each watch connects as soon as its own resourceVersion is known, without waiting for
-  // the others or for the create.
-  watched.forEach((w, i) => {
-    void Promise.all([versions[i]!, header]).then(
-      ([listed]) => {
-        if (listed.ok) startWatch(w.resource, w.path, w.params, listed.resourceVersion);
-        else if (!w.required && !watches.signal.aborted)
-          record({ kind: "watch-status", resource: w.resource, status: "error", arrivedAt: clientNow(), detail: listed.detail });
-      },
-      () => undefined,
-    );
-  });
 
-  let serviceNames: string[];
+  // Each list's round trip is recorded: the quickest bounds the watches' latency.
+  const timed = (r: ApiResponse, path: string) => record(requestObservation("GET", path, r));
+  const leftovers: string[] = [];
+  /** Whether pods may exist: from the create's sending on (a response may never come). */
+  let podCreateSent = false;
+  const sendCreate = () => {
+    options.progress?.(controller ? `creating ${controller.kind} ${name}` : single ? "creating pod" : `creating ${replicas} pods`);
+    podCreateSent = true;
+    const onSent = (at: number) => options.milestone?.("create-sent", at);
+    return controller
+      ? createController(client, ns, namespace, name, controller, options.signal, record, onSent)
+      : createPods(client, ns, namespace, named.pods, options.signal, record, onSent);
+  };
+  /**
+   * Whether the create waits for nothing. One pod's streams are selected by its name: a
+   * watch of them from "any" resourceVersion (0) begins with the state as it is (the pod,
+   * and each of its Events, as ADDED if it exists already) and goes on with every change, so
+   * it misses nothing whenever it connects. So the create goes first of all, on the
+   * connection the server version's request is opening, and the watches right behind it,
+   * connected long before the binding (the first change to time): a round trip sooner than
+   * listing first. The streams of many pods, or of a claim's events, cover the namespace,
+   * whose state may be thousands of Events: those watches start from lists of one item
+   * taken before the create, and the create waits for them (and for --service's Service).
+   */
+  const fromAny = single && !hasClaims && !options.service;
+  const early = fromAny && !options.signal.aborted ? sendCreate() : null;
+  if (fromAny) for (const w of watched) startWatch(w.resource, w.path, w.params, "0", w.required);
+  const versions = fromAny ? [] : watched.map((w) => listResourceVersion(client, w.path, timed));
+  // Which Services select the pod: their EndpointSlices' resourceVersion is taken at the
+  // same time, unfiltered, and the watch filters from it. The pod is published only once
+  // it is Ready, long after both: with the early create they wait for its answer, which is
+  // then read without waiting behind theirs.
+  const afterCreate = early ? early.then(noop, noop) : Promise.resolve();
+  const services = afterCreate.then(() => client.request("GET", `/api/v1/namespaces/${ns}/services`));
+  const slicesVersion = afterCreate.then(() => listResourceVersion(client, slicesPath));
+  // Claims are listed in full: one that exists already may be bound, or waiting.
+  const claimList = hasClaims ? client.request("GET", withQuery(claimsPath, claimParams)) : null;
+  // Each is awaited where it is needed; one the run ends before (a rejected create) is not
+  // an error of its own.
+  for (const p of [version, header, early, services, slicesVersion, claimList, ...versions]) p?.catch(noop);
+
+  let serviceCreated = false;
+  const ownService = options.service ? serviceFor(template, name, runId) : null;
   try {
-    const [, serviceList, ...listed] = await Promise.all([version, services, ...versions, header]);
-    client.checkAccess(serviceList, `listing Services in namespace ${namespace}`);
-    timed(serviceList, `/api/v1/namespaces/${ns}/services`);
-    for (const [i, w] of watched.entries()) {
-      const l = listed[i]!;
-      if (l.ok || !w.required) continue;
-      if (l.response) client.checkAccess(l.response, `listing ${w.resource} in namespace ${namespace}`);
-      throw new ClusterAccessError(
-        `listing ${w.resource} in namespace ${namespace}: ${l.detail}`,
-        "is the cluster healthy? try: kubectl get --raw /readyz",
-      );
+    const listed = await Promise.all(versions);
+    for (const [i, l] of listed.entries()) {
+      const w = watched[i]!;
+      if (l.ok) startWatch(w.resource, w.path, w.params, l.resourceVersion, w.required);
+      else if (w.required) {
+        if (l.response) client.checkAccess(l.response, `listing ${w.resource} in namespace ${namespace}`);
+        throw new ClusterAccessError(
+          `listing ${w.resource} in namespace ${namespace}: ${l.detail}`,
+          "is the cluster healthy? try: kubectl get --raw /readyz",
+        );
+      } else record({ kind: "watch-status", resource: w.resource, status: "error", arrivedAt: clientNow(), detail: l.detail });
     }
-    const selecting = serviceList.status === 200 ? asArray(serviceList.body["items"]).filter((s) => selects(s, podLabels)) : [];
-    serviceNames = selecting.map((s) => str(asRecord(s["metadata"])["name"]));
-    // Recorded once the recording has its header: the round trips, the selecting
-    // Services' specs (they say how they publish), and the claims as they are.
-    for (const o of timings.splice(0)) record(o);
-    for (const s of selecting) record({ kind: "watch", resource: "services", type: "SYNC", arrivedAt: serviceList.receivedAt, object: s });
     if (claimList) {
       const r = await claimList;
       client.checkAccess(r, `listing PersistentVolumeClaims in namespace ${namespace}`);
       timed(r, claimsPath);
-      for (const o of timings.splice(0)) record(o);
       for (const c of asArray(r.body["items"]))
         record({ kind: "watch", resource: "persistentvolumeclaims", type: "SYNC", arrivedAt: r.receivedAt, object: c });
       if (r.status === 200)
         startWatch("persistentvolumeclaims", claimsPath, claimParams, str(asRecord(r.body["metadata"])["resourceVersion"]));
     }
-  } catch (err) {
-    // Nothing exists yet: there is nothing to clean up, only the watches to stop.
-    watches.abort();
-    void slicesVersion.catch(() => undefined);
-    await Promise.allSettled(watchers);
-    throw err;
-  }
-
-  const leftovers: string[] = [];
-  let podCreateSent = false;
-  let serviceCreated = false;
-  let end: EndObservation["reason"];
-  let endDetail: string;
-  /** Whether the final read of Events is still to come (after the verdict). */
-  let readLater = false;
-  try {
-    const ownService = options.service ? serviceFor(template, name, runId) : null;
-    if (ownService) serviceNames.push(name);
-    if (serviceNames.length) {
-      const params = { labelSelector: `kubernetes.io/service-name in (${serviceNames.join(",")})` };
-      const listed = await slicesVersion;
-      if (!listed.ok) {
-        if (listed.response) client.checkAccess(listed.response, `listing EndpointSlices in namespace ${namespace}`);
-        throw new ClusterAccessError(`listing EndpointSlices in namespace ${namespace}: ${listed.detail}`);
-      }
-      startWatch("endpointslices", slicesPath, params, listed.resourceVersion);
-    } else {
-      void slicesVersion.catch(() => undefined);
-    }
-
     if (ownService) {
       const r = await client.request("POST", `/api/v1/namespaces/${ns}/services`, ownService);
       record(createObservation("services", namespace, name, r));
@@ -342,22 +345,33 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
         );
       serviceCreated = true;
     }
-    // One turn of the event loop first: undici marks the connection of a list that has just
-    // been answered idle only in a microtask after the answer, and a watch started by that
-    // answer may take the last idle one, so the create would open a new connection and its
-    // handshake would count as admission.
-    await nextTurn();
-    if (options.signal.aborted) throw new Error("interrupted before the pod was created");
-    options.progress?.(controller ? `creating ${controller.kind} ${name}` : single ? "creating pod" : `creating ${replicas} pods`);
-    // From here pods may exist even if a response never arrives: clean up by label.
-    podCreateSent = true;
-    const onSent = (at: number) => options.milestone?.("create-sent", at);
-    const rejected = controller
-      ? await createController(client, ns, namespace, name, controller, options.signal, record, onSent)
-      : await createPods(client, ns, namespace, named.pods, options.signal, record, onSent);
-    // Round trips on the warm connection: the requests before the create paid for its
-    // set-up (a TLS handshake), so only these say how far away the apiserver is. A few,
-    // spread out, as one may wait behind another request.
+  } catch (err) {
+    // Nothing of the workload exists yet: only the watches to stop.
+    watches.abort();
+    await Promise.allSettled(watchers);
+    if (serviceCreated) await deleteService(client, namespace, name, []).catch(() => undefined);
+    throw err;
+  }
+
+  let end: EndObservation["reason"];
+  let endDetail: string;
+  /** Whether the final read of Events is still to come (after the verdict). */
+  let readLater = false;
+  try {
+    if (!early && options.signal.aborted) throw new Error("interrupted before the pod was created");
+    let rejected: ApiResponse | null;
+    try {
+      rejected = await (early ?? sendCreate());
+    } catch (err) {
+      // A create that never left (no connection) created nothing.
+      if (err instanceof RequestNotSentError && single) podCreateSent = false;
+      throw err;
+    }
+    // One pod refused (4xx): nothing to clean up.
+    if (rejected && single && rejected.status < 500) podCreateSent = false;
+    // Round trips on the warm connection: the first requests paid for its set-up (a TLS
+    // handshake), so only these say how far away the apiserver is. A few, spread out, as
+    // one may wait behind another request.
     for (const after of LATENCY_PROBES_MS) {
       setTimeout(() => {
         if (ended) return;
@@ -367,13 +381,37 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
         );
       }, after).unref();
     }
+    await header;
+    if (!rejected) {
+      const serviceList = await services;
+      client.checkAccess(serviceList, `listing Services in namespace ${namespace}`);
+      timed(serviceList, `/api/v1/namespaces/${ns}/services`);
+      const selecting = serviceList.status === 200 ? asArray(serviceList.body["items"]).filter((s) => selects(s, podLabels)) : [];
+      // The selecting Services' specs say how they publish.
+      for (const s of selecting)
+        record({ kind: "watch", resource: "services", type: "SYNC", arrivedAt: serviceList.receivedAt, object: s });
+      const serviceNames = selecting.map((s) => str(asRecord(s["metadata"])["name"]));
+      if (ownService) serviceNames.push(name);
+      if (serviceNames.length) {
+        const params = { labelSelector: `kubernetes.io/service-name in (${serviceNames.join(",")})` };
+        const l = await slicesVersion;
+        if (!l.ok) {
+          if (l.response) client.checkAccess(l.response, `listing EndpointSlices in namespace ${namespace}`);
+          throw new ClusterAccessError(`listing EndpointSlices in namespace ${namespace}: ${l.detail}`);
+        }
+        startWatch("endpointslices", slicesPath, params, l.resourceVersion);
+      }
+    }
     if (rejected) {
       // Rejected: the verdict carries the API's words.
       if (rejected.status === 401) client.checkAccess(rejected, `creating pod ${name}`);
       end = "failed";
       endDetail = `rejected: ${apiMessage(rejected)}`;
     } else {
-      ({ end, endDetail } = await waitForOutcome(options, named.expectedPods, streams, changedPods, () => changedPromise, observations));
+      ({ end, endDetail } = await Promise.race([
+        waitForOutcome(options, named.expectedPods, streams, changedPods, () => changedPromise, observations),
+        refused,
+      ]));
       options.milestone?.("outcome-arrived", lastArrival(streams));
       // A Ready verdict whose phases are all placed is printed first; any other needs what
       // the final read may bring (a late event, a failed container's log tail).
@@ -524,14 +562,21 @@ async function waitForOutcome(
   const ready = new Set<string>();
   /** The pods not yet done, in the order they were first looked at. */
   const waiting = new Set<string>();
-  /** The pods seen bound to a node. */
+  /** The pods seen bound to a node, and those whose Scheduled event came too. */
   const scheduled = new Set<string>();
+  const scheduledEvent = new Set<string>();
+  /** When the last pod was seen bound. */
+  let allBoundAt = Infinity;
   /**
    * Whether the heavy work of the run's main thread has been done: the first correlation
-   * (compiling the core) and loading the renderers, each some 5 to 30 ms during which no
-   * arrival can be stamped. They wait until every pod is scheduled: right after the create,
-   * the binding's arrival would be stamped that much late, and the kubelet's first news of
-   * a pod comes a hundred milliseconds or more after its binding.
+   * (compiling the core) and loading the renderers, together some 20 to 70 ms during which
+   * no arrival can be stamped. They wait until every pod is scheduled: right after the
+   * create, the binding's arrival would be stamped that much late, and the kubelet's first
+   * news of a pod comes a hundred milliseconds or more after its binding. And until the
+   * scheduler's Scheduled events have come, which it sends a few to tens of milliseconds
+   * after the binding: their microsecond stamps place the scheduler's clock, and one
+   * stamped late would put it that far behind. A scheduler that records no event holds
+   * them back for SCHEDULED_EVENT_WAIT_MS at most.
    */
   let warmed = false;
   for (;;) {
@@ -543,6 +588,7 @@ async function waitForOutcome(
       if (!stream || ready.has(pod)) continue;
       const run = indexObservations(stream);
       if (run.pods.some((s) => s.type !== "DELETED" && nodeName(s.pod) !== "")) scheduled.add(pod);
+      if (run.events.some((e) => e.reason === "Scheduled")) scheduledEvent.add(pod);
       // Only a pod that has reported Ready, or has run to completion, can be done: the
       // whole correlation runs for those alone (and for the progress line, once warm).
       const label = warmed && options.progress && expectedPods === 1;
@@ -562,7 +608,9 @@ async function waitForOutcome(
     }
     changedPods.clear();
     if (ready.size >= expectedPods) return { end: "ready", endDetail: "" };
-    if (!warmed && scheduled.size >= expectedPods) {
+    if (scheduled.size >= expectedPods) allBoundAt = Math.min(allBoundAt, clientNow());
+    const warmAt = scheduledEvent.size >= expectedPods ? allBoundAt : allBoundAt + SCHEDULED_EVENT_WAIT_MS;
+    if (!warmed && clientNow() >= warmAt) {
       warmed = true;
       // After the arrivals that came with the binding have been read.
       await nextTurn();
@@ -588,7 +636,7 @@ async function waitForOutcome(
     if (options.signal.aborted) return { end: "interrupted", endDetail: "interrupted" };
     const remaining = deadline - clientNow();
     if (remaining <= 0) return { end: "timeout", endDetail: `not Ready within ${Math.round(options.timeoutMs / 1000)}s` };
-    await Promise.race([nextChange(), delay(Math.min(remaining, 1000)), aborted]);
+    await Promise.race([nextChange(), delay(Math.max(0, Math.min(remaining, 1000, warmed ? Infinity : warmAt - clientNow()))), aborted]);
     // Let the sockets be read first: an arrival is stamped when its bytes are read, so
     // correlating before reading what has already come would make arrivals late.
     await nextTurn();
@@ -791,3 +839,5 @@ function claimNames(template: RawObject, pods: readonly string[]): { names: Set<
   }
   return { names, ephemeral };
 }
+
+function noop(): void {}
