@@ -85,9 +85,6 @@ export interface TraceResult {
 /** When, after the create request, to measure a round trip to the apiserver (ms). */
 const LATENCY_PROBES_MS = [0, 150, 600];
 
-/** How long the first heavy work waits for the Scheduled events after the binding (waitForOutcome says why). */
-const SCHEDULED_EVENT_WAIT_MS = 100;
-
 /** How many create requests are in flight at once with --replicas. */
 const CREATE_CONCURRENCY = 8;
 
@@ -236,6 +233,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const watches = new AbortController();
   const watchers: Promise<void>[] = [];
   // A watch the cluster refuses (401, 403) ends the run: it could never see the pod start.
+  let refusal: Error | null = null;
   let refuse: (err: Error) => void = () => undefined;
   const refused = new Promise<never>((_, reject) => (refuse = reject));
   refused.catch(() => undefined);
@@ -254,13 +252,13 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
             record({ kind: "watch-status", resource, status: "error", arrivedAt: item.arrivedAt, detail: item.detail });
             // 400: this cluster does not support the selector (or the API); the other Events
             // API still covers every event.
-            if (required && !/HTTP 400\b/.test(item.detail))
-              refuse(
-                new ClusterAccessError(
-                  `watching ${resource} in namespace ${namespace}: ${item.detail.replace(/; retrying in \d+ ms$/, "")}`,
-                  `check your permissions with: kubectl auth can-i --list -n ${namespace}`,
-                ),
+            if (required && !/HTTP 400\b/.test(item.detail)) {
+              refusal ??= new ClusterAccessError(
+                `watching ${resource} in namespace ${namespace}: ${item.detail.replace(/; retrying in \d+ ms$/, "")}`,
+                `check your permissions with: kubectl auth can-i --list -n ${namespace}`,
               );
+              refuse(refusal);
+            }
             return;
           }
           recordItem(record, resource, item);
@@ -283,36 +281,69 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       : createPods(client, ns, namespace, named.pods, options.signal, record, onSent);
   };
   /**
-   * Whether the create waits for nothing. One pod's streams are selected by its name: a
+   * Whether the watches need no list first. One pod's streams are selected by its name: a
    * watch of them from "any" resourceVersion (0) begins with the state as it is (the pod,
    * and each of its Events, as ADDED if it exists already) and goes on with every change, so
-   * it misses nothing whenever it connects. So the create goes first of all, on the
-   * connection the server version's request is opening, and the watches right behind it,
-   * connected long before the binding (the first change to time): a round trip sooner than
-   * listing first. The streams of many pods, or of a claim's events, cover the namespace,
-   * whose state may be thousands of Events: those watches start from lists of one item
-   * taken before the create, and the create waits for them (and for --service's Service).
+   * it misses nothing whenever it connects. So they go with the run's first requests, on the
+   * connection the server version's request is opening, and the create follows once that
+   * request is answered: no list and watch one after the other before it. It waits that
+   * long although it need not, for the truth of the timeline: answers read while the create
+   * and the binding are on their way would be stamped late by the work of reading them (the
+   * first of their kind compile the code that reads them), and with them the pod's creation
+   * and binding, by 5 to 30 ms on the local cluster (measured against the apiserver's
+   * spans). It does not wait for the watches themselves: a watch held up on its way must
+   * not hold up the create, and misses nothing by connecting late. The streams of many
+   * pods, or of a claim's events, cover the namespace, whose state may be thousands of
+   * Events: those watches start from lists of one item taken before the create, and the
+   * create waits for them (and for --service's Service).
    */
   const fromAny = single && !hasClaims && !options.service;
-  const early = fromAny && !options.signal.aborted ? sendCreate() : null;
   if (fromAny) for (const w of watched) startWatch(w.resource, w.path, w.params, "0", w.required);
   const versions = fromAny ? [] : watched.map((w) => listResourceVersion(client, w.path, timed));
   // Which Services select the pod: their EndpointSlices' resourceVersion is taken at the
   // same time, unfiltered, and the watch filters from it. The pod is published only once
-  // it is Ready, long after both: with the early create they wait for its answer, which is
-  // then read without waiting behind theirs.
-  const afterCreate = early ? early.then(noop, noop) : Promise.resolve();
-  const services = afterCreate.then(() => client.request("GET", `/api/v1/namespaces/${ns}/services`));
-  const slicesVersion = afterCreate.then(() => listResourceVersion(client, slicesPath));
+  // it is Ready: one pod's lists wait until it is scheduled (waitForOutcome's first heavy
+  // work), out of the way of the create and the binding; the others' go with their lists.
+  let servicesListed: Promise<[ApiResponse, Listed]> | null = null;
+  const listServices = () =>
+    (servicesListed ??= Promise.all([client.request("GET", `/api/v1/namespaces/${ns}/services`), listResourceVersion(client, slicesPath)]));
+  if (!fromAny) listServices().catch(noop);
+  /** Records the Services that select the pod and watches their EndpointSlices. */
+  const followServices = async () => {
+    const [serviceList, slices] = await listServices();
+    client.checkAccess(serviceList, `listing Services in namespace ${namespace}`);
+    timed(serviceList, `/api/v1/namespaces/${ns}/services`);
+    const selecting = serviceList.status === 200 ? asArray(serviceList.body["items"]).filter((s) => selects(s, podLabels)) : [];
+    // The selecting Services' specs say how they publish.
+    for (const s of selecting) record({ kind: "watch", resource: "services", type: "SYNC", arrivedAt: serviceList.receivedAt, object: s });
+    const serviceNames = selecting.map((s) => str(asRecord(s["metadata"])["name"]));
+    if (options.service) serviceNames.push(name);
+    if (!serviceNames.length) return;
+    if (!slices.ok) {
+      if (slices.response) client.checkAccess(slices.response, `listing EndpointSlices in namespace ${namespace}`);
+      throw new ClusterAccessError(`listing EndpointSlices in namespace ${namespace}: ${slices.detail}`);
+    }
+    const params = { labelSelector: `kubernetes.io/service-name in (${serviceNames.join(",")})` };
+    startWatch("endpointslices", slicesPath, params, slices.resourceVersion);
+  };
+  let followed: Promise<void> | null = null;
+  const follow = () => (followed ??= followServices());
   // Claims are listed in full: one that exists already may be bound, or waiting.
   const claimList = hasClaims ? client.request("GET", withQuery(claimsPath, claimParams)) : null;
   // Each is awaited where it is needed; one the run ends before (a rejected create) is not
   // an error of its own.
-  for (const p of [version, header, early, services, slicesVersion, claimList, ...versions]) p?.catch(noop);
+  for (const p of [version, header, claimList, ...versions]) p?.catch(noop);
 
   let serviceCreated = false;
   const ownService = options.service ? serviceFor(template, name, runId) : null;
   try {
+    if (fromAny) {
+      // The server version's answer (the first request on the connection), then one turn:
+      // the watches' answers, sent right behind it and as quick, have come and been read.
+      await version;
+      await nextTurn();
+      if (refusal) throw refusal;
+    }
     const listed = await Promise.all(versions);
     for (const [i, l] of listed.entries()) {
       const w = watched[i]!;
@@ -358,10 +389,10 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   /** Whether the final read of Events is still to come (after the verdict). */
   let readLater = false;
   try {
-    if (!early && options.signal.aborted) throw new Error("interrupted before the pod was created");
+    if (options.signal.aborted) throw new Error("interrupted before the pod was created");
     let rejected: ApiResponse | null;
     try {
-      rejected = await (early ?? sendCreate());
+      rejected = await sendCreate();
     } catch (err) {
       // A create that never left (no connection) created nothing.
       if (err instanceof RequestNotSentError && single) podCreateSent = false;
@@ -382,34 +413,21 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       }, after).unref();
     }
     await header;
-    if (!rejected) {
-      const serviceList = await services;
-      client.checkAccess(serviceList, `listing Services in namespace ${namespace}`);
-      timed(serviceList, `/api/v1/namespaces/${ns}/services`);
-      const selecting = serviceList.status === 200 ? asArray(serviceList.body["items"]).filter((s) => selects(s, podLabels)) : [];
-      // The selecting Services' specs say how they publish.
-      for (const s of selecting)
-        record({ kind: "watch", resource: "services", type: "SYNC", arrivedAt: serviceList.receivedAt, object: s });
-      const serviceNames = selecting.map((s) => str(asRecord(s["metadata"])["name"]));
-      if (ownService) serviceNames.push(name);
-      if (serviceNames.length) {
-        const params = { labelSelector: `kubernetes.io/service-name in (${serviceNames.join(",")})` };
-        const l = await slicesVersion;
-        if (!l.ok) {
-          if (l.response) client.checkAccess(l.response, `listing EndpointSlices in namespace ${namespace}`);
-          throw new ClusterAccessError(`listing EndpointSlices in namespace ${namespace}: ${l.detail}`);
-        }
-        startWatch("endpointslices", slicesPath, params, l.resourceVersion);
-      }
-    }
+    if (!rejected && !fromAny) await follow();
     if (rejected) {
       // Rejected: the verdict carries the API's words.
       if (rejected.status === 401) client.checkAccess(rejected, `creating pod ${name}`);
       end = "failed";
       endDetail = `rejected: ${apiMessage(rejected)}`;
     } else {
+      // A failure of the Services' lists fails the run as a refused watch does.
+      const onWarm = () =>
+        void follow().catch((err: Error) => {
+          refusal ??= err;
+          refuse(refusal);
+        });
       ({ end, endDetail } = await Promise.race([
-        waitForOutcome(options, named.expectedPods, streams, changedPods, () => changedPromise, observations),
+        waitForOutcome(options, named.expectedPods, streams, changedPods, () => changedPromise, observations, onWarm),
         refused,
       ]));
       options.milestone?.("outcome-arrived", lastArrival(streams));
@@ -553,6 +571,7 @@ async function waitForOutcome(
   changedPods: Set<string>,
   nextChange: () => Promise<void>,
   observations: readonly Observation[],
+  onWarm: () => void,
 ): Promise<{ end: EndObservation["reason"]; endDetail: string }> {
   const deadline = clientNow() + options.timeoutMs;
   const aborted = new Promise<void>((resolve) => {
@@ -562,21 +581,15 @@ async function waitForOutcome(
   const ready = new Set<string>();
   /** The pods not yet done, in the order they were first looked at. */
   const waiting = new Set<string>();
-  /** The pods seen bound to a node, and those whose Scheduled event came too. */
+  /** The pods seen bound to a node. */
   const scheduled = new Set<string>();
-  const scheduledEvent = new Set<string>();
-  /** When the last pod was seen bound. */
-  let allBoundAt = Infinity;
   /**
    * Whether the heavy work of the run's main thread has been done: the first correlation
-   * (compiling the core) and loading the renderers, together some 20 to 70 ms during which
-   * no arrival can be stamped. They wait until every pod is scheduled: right after the
-   * create, the binding's arrival would be stamped that much late, and the kubelet's first
-   * news of a pod comes a hundred milliseconds or more after its binding. And until the
-   * scheduler's Scheduled events have come, which it sends a few to tens of milliseconds
-   * after the binding: their microsecond stamps place the scheduler's clock, and one
-   * stamped late would put it that far behind. A scheduler that records no event holds
-   * them back for SCHEDULED_EVENT_WAIT_MS at most.
+   * (compiling the core) and loading the renderers, each some 5 to 30 ms during which no
+   * arrival can be stamped. They wait until every pod is scheduled: right after the create,
+   * the binding's arrival would be stamped that much late, and the kubelet's first news of
+   * a pod comes a hundred milliseconds or more after its binding. One pod's Services are
+   * listed then too (onWarm).
    */
   let warmed = false;
   for (;;) {
@@ -588,7 +601,6 @@ async function waitForOutcome(
       if (!stream || ready.has(pod)) continue;
       const run = indexObservations(stream);
       if (run.pods.some((s) => s.type !== "DELETED" && nodeName(s.pod) !== "")) scheduled.add(pod);
-      if (run.events.some((e) => e.reason === "Scheduled")) scheduledEvent.add(pod);
       // Only a pod that has reported Ready, or has run to completion, can be done: the
       // whole correlation runs for those alone (and for the progress line, once warm).
       const label = warmed && options.progress && expectedPods === 1;
@@ -608,13 +620,12 @@ async function waitForOutcome(
     }
     changedPods.clear();
     if (ready.size >= expectedPods) return { end: "ready", endDetail: "" };
-    if (scheduled.size >= expectedPods) allBoundAt = Math.min(allBoundAt, clientNow());
-    const warmAt = scheduledEvent.size >= expectedPods ? allBoundAt : allBoundAt + SCHEDULED_EVENT_WAIT_MS;
-    if (!warmed && clientNow() >= warmAt) {
+    if (!warmed && scheduled.size >= expectedPods) {
       warmed = true;
       // After the arrivals that came with the binding have been read.
       await nextTurn();
       options.milestone?.("scheduled", clientNow());
+      onWarm();
       const first = streams.get(scheduled.values().next().value!);
       if (first) correlate(first);
     }
@@ -636,7 +647,7 @@ async function waitForOutcome(
     if (options.signal.aborted) return { end: "interrupted", endDetail: "interrupted" };
     const remaining = deadline - clientNow();
     if (remaining <= 0) return { end: "timeout", endDetail: `not Ready within ${Math.round(options.timeoutMs / 1000)}s` };
-    await Promise.race([nextChange(), delay(Math.max(0, Math.min(remaining, 1000, warmed ? Infinity : warmAt - clientNow()))), aborted]);
+    await Promise.race([nextChange(), delay(Math.min(remaining, 1000)), aborted]);
     // Let the sockets be read first: an arrival is stamped when its bytes are read, so
     // correlating before reading what has already come would make arrivals late.
     await nextTurn();
