@@ -77,6 +77,8 @@ export interface ApiResponse {
  * still waiting for one.
  */
 interface Sending {
+  /** Whether undici made its Request (only then does a missing send mean it never left). */
+  made: boolean;
   /** Called with the time the headers were written. */
   sent(at: number): void;
 }
@@ -88,7 +90,10 @@ subscribe("undici:request:create", (message) => {
   const request = (message as { request: UndiciRequest }).request;
   const queue = awaitingRequest.get(requestKey(request));
   const ours = queue?.shift();
-  if (ours) headersSent.set(request, ours);
+  if (ours) {
+    ours.made = true;
+    headersSent.set(request, ours);
+  }
   if (queue?.length === 0) awaitingRequest.delete(requestKey(request));
 });
 subscribe("undici:client:sendHeaders", (message) => headersSent.get((message as { request: object }).request)?.sent(clientNow()));
@@ -216,6 +221,7 @@ export class KubeClient {
     let text: string;
     const key = requestKey({ method, origin: this.origin, path: `${this.pathPrefix}${path}` });
     const sending: Sending = {
+      made: false,
       sent: (at) => {
         sentAt = at;
         sent = true;
@@ -240,7 +246,9 @@ export class KubeClient {
       text = await response.body.text();
     } catch (err) {
       const unreachable = this.unreachable(err);
-      if (sent) throw unreachable;
+      // Not seen leaving: never sent, if undici's Request was seen at all (a proxy agent
+      // that rewrites the request makes one this cannot match: then it may have been).
+      if (sent || !sending.made) throw unreachable;
       throw new RequestNotSentError(unreachable.message, unreachable.hint, { cause: err });
     } finally {
       // Failed before undici made its Request (aborted while queued): not waiting any more.

@@ -2,10 +2,9 @@
  * podtrace through test/support/delay-proxy.ts on the real local cluster: the apiserver
  * 50 ms away each way, TLS end to end, as a remote cluster would be. The run completes
  * with every phase, and the create request's round trip includes at least one added
- * round trip (a lower bound: the proxy cannot make anything faster) but not the TLS
- * handshake it was sent behind (the create leaves while the connection is being made):
- * timed from the hand-over it would take at least two added round trips, the handshake's
- * and its own.
+ * round trip (a lower bound: the proxy cannot make anything faster) but no more than its
+ * own: no handshake (it is timed from when its headers went out, on a connection the run
+ * has opened), which would add at least one more.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
