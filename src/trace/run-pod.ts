@@ -4,12 +4,12 @@
  * interrupted, then read what deletion would lose and clean up everything created. The
  * observed stream is the result; timelines are computed from it by the pure core.
  *
- * The create request goes out as early as correctness allows. One pod's create waits for
- * nothing: it leaves first, on the connection the server version's request opens, and its
- * watches (from "any" resourceVersion, which begin with the state as it is) right behind
- * it. Many pods' watches, and those of a pod with claims, start from lists of one item
- * taken before the create, which waits for them. The run's result is returned as soon as
- * its outcome is decided; cleanup goes on behind it (`finished`).
+ * The create request goes out as early as correctness and the timeline's truth allow. One
+ * pod's watches need no list (they start from "any" resourceVersion, which begins with the
+ * state as it is) and go with the run's first request, the server version; the create
+ * follows its answer. Many pods' watches, and those of a pod with claims, start from lists
+ * of one item taken before the create, which waits for them. The run's result is returned
+ * as soon as its outcome is decided; cleanup goes on behind it (`finished`).
  *
  * The number of watches is constant: one per kind of object, whatever the number of pods.
  */
