@@ -227,7 +227,9 @@ export class KubeClient {
         sent = true;
       },
     };
-    awaitingRequest.set(key, [...(awaitingRequest.get(key) ?? []), sending]);
+    const waiting = awaitingRequest.get(key);
+    if (waiting) waiting.push(sending);
+    else awaitingRequest.set(key, [sending]);
     try {
       const response = await dispatcher.request({
         origin: this.origin,

@@ -234,9 +234,10 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const watchers: Promise<void>[] = [];
   // A watch the cluster refuses (401, 403) ends the run: it could never see the pod start.
   let refusal: Error | null = null;
-  let refuse: (err: Error) => void = () => undefined;
-  const refused = new Promise<never>((_, reject) => (refuse = reject));
-  refused.catch(() => undefined);
+  let reject: (err: Error) => void = () => undefined;
+  const refused = new Promise<never>((_, r) => (reject = r));
+  refused.catch(noop);
+  const refuse = (err: Error) => reject((refusal ??= err));
   const startWatch = (
     resource: WatchedResource,
     path: string,
@@ -252,13 +253,13 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
             record({ kind: "watch-status", resource, status: "error", arrivedAt: item.arrivedAt, detail: item.detail });
             // 400: this cluster does not support the selector (or the API); the other Events
             // API still covers every event.
-            if (required && !/HTTP 400\b/.test(item.detail)) {
-              refusal ??= new ClusterAccessError(
-                `watching ${resource} in namespace ${namespace}: ${item.detail.replace(/; retrying in \d+ ms$/, "")}`,
-                `check your permissions with: kubectl auth can-i --list -n ${namespace}`,
+            if (required && !/HTTP 400\b/.test(item.detail))
+              refuse(
+                new ClusterAccessError(
+                  `watching ${resource} in namespace ${namespace}: ${item.detail.replace(/; retrying in \d+ ms$/, "")}`,
+                  `check your permissions with: kubectl auth can-i --list -n ${namespace}`,
+                ),
               );
-              refuse(refusal);
-            }
             return;
           }
           recordItem(record, resource, item);
@@ -272,14 +273,6 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   const leftovers: string[] = [];
   /** Whether pods may exist: from the create's sending on (a response may never come). */
   let podCreateSent = false;
-  const sendCreate = () => {
-    options.progress?.(controller ? `creating ${controller.kind} ${name}` : single ? "creating pod" : `creating ${replicas} pods`);
-    podCreateSent = true;
-    const onSent = (at: number) => options.milestone?.("create-sent", at);
-    return controller
-      ? createController(client, ns, namespace, name, controller, options.signal, record, onSent)
-      : createPods(client, ns, namespace, named.pods, options.signal, record, onSent);
-  };
   /**
    * Whether the watches need no list first. One pod's streams are selected by its name: a
    * watch of them from "any" resourceVersion (0) begins with the state as it is (the pod,
@@ -326,8 +319,6 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     const params = { labelSelector: `kubernetes.io/service-name in (${serviceNames.join(",")})` };
     startWatch("endpointslices", slicesPath, params, slices.resourceVersion);
   };
-  let followed: Promise<void> | null = null;
-  const follow = () => (followed ??= followServices());
   // Claims are listed in full: one that exists already may be bound, or waiting.
   const claimList = hasClaims ? client.request("GET", withQuery(claimsPath, claimParams)) : null;
   // Each is awaited where it is needed; one the run ends before (a rejected create) is not
@@ -380,7 +371,6 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
     // Nothing of the workload exists yet: only the watches to stop.
     watches.abort();
     await Promise.allSettled(watchers);
-    if (serviceCreated) await deleteService(client, namespace, name, []).catch(() => undefined);
     throw err;
   }
 
@@ -390,9 +380,14 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
   let readLater = false;
   try {
     if (options.signal.aborted) throw new Error("interrupted before the pod was created");
+    options.progress?.(controller ? `creating ${controller.kind} ${name}` : single ? "creating pod" : `creating ${replicas} pods`);
+    podCreateSent = true;
+    const onSent = (at: number) => options.milestone?.("create-sent", at);
     let rejected: ApiResponse | null;
     try {
-      rejected = await sendCreate();
+      rejected = controller
+        ? await createController(client, ns, namespace, name, controller, options.signal, record, onSent)
+        : await createPods(client, ns, namespace, named.pods, options.signal, record, onSent);
     } catch (err) {
       // A create that never left (no connection) created nothing.
       if (err instanceof RequestNotSentError && single) podCreateSent = false;
@@ -413,7 +408,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       }, after).unref();
     }
     await header;
-    if (!rejected && !fromAny) await follow();
+    if (!rejected && !fromAny) await followServices();
     if (rejected) {
       // Rejected: the verdict carries the API's words.
       if (rejected.status === 401) client.checkAccess(rejected, `creating pod ${name}`);
@@ -421,11 +416,7 @@ export async function tracePod(options: TraceOptions): Promise<TraceResult> {
       endDetail = `rejected: ${apiMessage(rejected)}`;
     } else {
       // A failure of the Services' lists fails the run as a refused watch does.
-      const onWarm = () =>
-        void follow().catch((err: Error) => {
-          refusal ??= err;
-          refuse(refusal);
-        });
+      const onWarm = fromAny ? () => void followServices().catch(refuse) : noop;
       ({ end, endDetail } = await Promise.race([
         waitForOutcome(options, named.expectedPods, streams, changedPods, () => changedPromise, observations, onWarm),
         refused,
